@@ -1,0 +1,299 @@
+// The only file that knows about Python: argument checks, GIL handling, exception translation.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <jpeglib.h>
+
+#include <array>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/check.h"
+#include "cuda/cuda_ops.h"
+#include "image/batch_decoder.h"
+#include "image/jpeg_decode.h"
+#include "image/kvbin.h"
+#include "image/preprocess.h"
+
+namespace py = pybind11;
+using faceid::ArgumentError;
+
+namespace {
+
+using Triple = std::array<float, 3>;
+
+std::string shape_of(const py::array& a) {
+  std::string s = "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
+  return s + (a.ndim() == 1 ? ",)" : ")");
+}
+
+std::string dtype_of(const py::array& a) { return py::str(a.dtype()).cast<std::string>(); }
+
+faceid::OutType out_type_of(const py::array& out, const char* name) {
+  if (out.dtype().is(py::dtype::of<float>())) return faceid::OutType::kFloat32;
+  if (out.dtype().is(py::dtype("float16"))) return faceid::OutType::kFloat16;
+  if (out.dtype().is(py::dtype::of<uint8_t>())) return faceid::OutType::kUInt8;
+  throw ArgumentError(faceid::concat(name, ": expected dtype float32, float16 or uint8, got ", dtype_of(out)));
+}
+
+// A writable C-contiguous (N, 3, H, W) batch buffer.
+void check_batch_buffer(const py::array& out, const char* name) {
+  FACEID_CHECK_ARG(out.ndim() == 4 && out.shape(1) == 3, name, ": expected shape (N, 3, H, W), got ",
+                   shape_of(out));
+  FACEID_CHECK_ARG(out.flags() & py::array::c_style, name, ": expected a C-contiguous array");
+  FACEID_CHECK_ARG(out.writeable(), name, ": expected a writable array");
+}
+
+std::vector<int64_t> as_indices(const py::array& a, const char* name) {
+  FACEID_CHECK_ARG(a.ndim() == 1, name, ": expected a 1-D integer array, got shape ", shape_of(a));
+  auto cast = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(a);
+  FACEID_CHECK_ARG(cast && (a.dtype().kind() == 'i' || a.dtype().kind() == 'u'), name,
+                   ": expected an integer array, got ", dtype_of(a));
+  return std::vector<int64_t>(cast.data(), cast.data() + cast.size());
+}
+
+std::vector<uint8_t> as_flips(const py::array& a, size_t n, const char* name) {
+  FACEID_CHECK_ARG(a.ndim() == 1 && static_cast<size_t>(a.shape(0)) == n, name, ": expected shape (", n,
+                   ",), got ", shape_of(a));
+  FACEID_CHECK_ARG(a.dtype().kind() == 'b' || a.dtype().kind() == 'u' || a.dtype().kind() == 'i', name,
+                   ": expected a bool or integer array, got ", dtype_of(a));
+  auto cast = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>::ensure(a);
+  return std::vector<uint8_t>(cast.data(), cast.data() + cast.size());
+}
+
+void check_std(const Triple& std) {
+  for (float s : std) FACEID_CHECK_ARG(s != 0.0f, "std: expected non-zero values, got ", s);
+}
+
+// Bytes-like argument as a view (bytes, bytearray, memoryview or a uint8 numpy array).
+struct BufferView {
+  py::buffer_info info;
+  const uint8_t* data() const { return static_cast<const uint8_t*>(info.ptr); }
+  size_t size() const { return static_cast<size_t>(info.size * info.itemsize); }
+};
+
+BufferView view_bytes(const py::buffer& obj, const char* name) {
+  py::buffer_info info = obj.request();
+  FACEID_CHECK_ARG(info.itemsize == 1, name, ": expected a bytes-like object of single bytes, got itemsize ",
+                   info.itemsize);
+  bool contiguous = true;
+  py::ssize_t expected = 1;
+  for (py::ssize_t d = info.ndim - 1; d >= 0; --d) {
+    if (info.shape[d] != 1 && info.strides[d] != expected) contiguous = false;
+    expected *= info.shape[d];
+  }
+  FACEID_CHECK_ARG(contiguous, name, ": expected a contiguous buffer");
+  return BufferView{std::move(info)};
+}
+
+class ImageSink : public faceid::RowSink {
+ public:
+  explicit ImageSink(size_t max_pixels) : max_pixels_(max_pixels) {}
+  void begin(int width, int height) override {
+    FACEID_CHECK_DATA(static_cast<size_t>(width) * height <= max_pixels_, "image is ", width, "x", height,
+                      ", more than max_pixels=", max_pixels_);
+    width_ = width;
+    height_ = height;
+    pixels_.resize(static_cast<size_t>(width) * height * 3);
+  }
+  void row(const uint8_t* rgb, int y) override {
+    std::memcpy(pixels_.data() + static_cast<size_t>(y) * width_ * 3, rgb, static_cast<size_t>(width_) * 3);
+  }
+  int width_ = 0, height_ = 0;
+  std::vector<uint8_t> pixels_;
+
+ private:
+  size_t max_pixels_;
+};
+
+py::array_t<uint8_t> decode_jpeg(const py::buffer& data, size_t max_pixels) {
+  BufferView view = view_bytes(data, "data");
+  ImageSink sink(max_pixels);
+  {
+    py::gil_scoped_release release;
+    faceid::thread_jpeg_decoder().decode(view.data(), view.size(), &sink);
+  }
+  py::array_t<uint8_t> image({sink.height_, sink.width_, 3});
+  std::memcpy(image.mutable_data(), sink.pixels_.data(), sink.pixels_.size());
+  return image;
+}
+
+py::bytes parse_kv_record(const py::buffer& data) {
+  BufferView view = view_bytes(data, "data");
+  std::string storage;
+  faceid::ByteView image = faceid::parse_kv_record(view.data(), view.size(), &storage);
+  return py::bytes(reinterpret_cast<const char*>(image.data), image.size);
+}
+
+py::bytes parse_pickled_bytes(const py::buffer& data) {
+  BufferView view = view_bytes(data, "data");
+  std::string storage;
+  faceid::ByteView image = faceid::parse_pickled_bytes(view.data(), view.size(), &storage);
+  return py::bytes(reinterpret_cast<const char*>(image.data), image.size);
+}
+
+void hwc_to_chw(const py::array& src, const py::array& flips, py::array& out, Triple mean, Triple std,
+                bool src_is_bgr) {
+  FACEID_CHECK_ARG(src.ndim() == 4 && src.shape(3) == 3, "src: expected shape (N, H, W, 3), got ", shape_of(src));
+  FACEID_CHECK_ARG(src.dtype().is(py::dtype::of<uint8_t>()), "src: expected dtype uint8, got ", dtype_of(src));
+  FACEID_CHECK_ARG(src.flags() & py::array::c_style, "src: expected a C-contiguous array");
+  check_batch_buffer(out, "out");
+  FACEID_CHECK_ARG(out.shape(0) == src.shape(0) && out.shape(2) == src.shape(1) && out.shape(3) == src.shape(2),
+                   "out: expected shape (", src.shape(0), ", 3, ", src.shape(1), ", ", src.shape(2), "), got ",
+                   shape_of(out));
+  check_std(std);
+  const size_t n = static_cast<size_t>(src.shape(0));
+  std::vector<uint8_t> flip = as_flips(flips, n, "flips");
+  const faceid::OutType type = out_type_of(out, "out");
+  const int h = static_cast<int>(src.shape(1)), w = static_cast<int>(src.shape(2));
+  const auto* in = static_cast<const uint8_t*>(src.data());
+  auto* dst = static_cast<uint8_t*>(out.mutable_data());
+  const size_t in_stride = static_cast<size_t>(h) * w * 3;
+  const size_t out_stride = in_stride * faceid::out_type_size(type);
+  py::gil_scoped_release release;
+  faceid::Normalizer norm(mean, std);
+  for (size_t i = 0; i < n; ++i)
+    faceid::hwc_to_chw(in + i * in_stride, h, w, flip[i] != 0, src_is_bgr, norm, type, dst + i * out_stride);
+}
+
+// A submitted batch. Keeps the output buffer alive and waits for the workers before letting go.
+class PendingBatch {
+ public:
+  PendingBatch(std::shared_ptr<faceid::DecodeJob> job, py::array out) : job_(std::move(job)), out_(std::move(out)) {}
+  ~PendingBatch() {
+    py::gil_scoped_release release;
+    job_.reset();  // ~DecodeJob waits for the workers
+  }
+  // [(slot, code, message)] for every sample that is not OK; code 1 = not a JPEG, 2 = error.
+  py::list wait() {
+    {
+      py::gil_scoped_release release;
+      job_->wait();
+    }
+    py::list failures;
+    for (size_t i = 0; i < job_->size(); ++i) {
+      if (job_->code(i) != faceid::SampleCode::kOk)
+        failures.append(py::make_tuple(i, static_cast<int>(job_->code(i)), job_->message(i)));
+    }
+    return failures;
+  }
+  bool done() const { return job_->done(); }
+  py::array out() const { return out_; }
+
+ private:
+  std::shared_ptr<faceid::DecodeJob> job_;
+  py::array out_;
+};
+
+class PyBatchDecoder {
+ public:
+  PyBatchDecoder(std::vector<std::string> paths, int num_threads, Triple mean, Triple std)
+      : decoder_(std::move(paths), check_threads(num_threads), make_norm(mean, std)) {}
+
+  std::unique_ptr<PendingBatch> submit(const py::array& indices, const py::array& flips, py::array out) {
+    std::vector<int64_t> idx = as_indices(indices, "indices");
+    std::vector<uint8_t> flip = as_flips(flips, idx.size(), "flips");
+    check_batch_buffer(out, "out");
+    FACEID_CHECK_ARG(static_cast<size_t>(out.shape(0)) >= idx.size(), "out: expected at least ", idx.size(),
+                     " samples, got shape ", shape_of(out));
+    faceid::BatchOutput target{out.mutable_data(), out_type_of(out, "out"), static_cast<int>(out.shape(2)),
+                               static_cast<int>(out.shape(3))};
+    std::shared_ptr<faceid::DecodeJob> job;
+    {
+      py::gil_scoped_release release;  // with 0 threads the work runs here
+      job = decoder_.submit(std::move(idx), std::move(flip), target);
+    }
+    return std::make_unique<PendingBatch>(std::move(job), std::move(out));
+  }
+  size_t size() const { return decoder_.num_samples(); }
+  int num_threads() const { return decoder_.num_threads(); }
+  const std::string& path(size_t i) const {
+    FACEID_CHECK_ARG(i < decoder_.num_samples(), "index ", i, " out of range [0, ", decoder_.num_samples(), ")");
+    return decoder_.path(i);
+  }
+
+ private:
+  static int check_threads(int n) {
+    FACEID_CHECK_ARG(n >= 0 && n <= 256, "num_threads: expected 0..256, got ", n);
+    return n;
+  }
+  static faceid::Normalizer make_norm(Triple mean, Triple std) {
+    check_std(std);
+    return faceid::Normalizer(mean, std);
+  }
+  faceid::BatchDecoder decoder_;
+};
+
+py::array_t<float> cuda_flip_normalize(const py::array& src, const py::array& flips, Triple mean, Triple std,
+                                       bool src_is_bgr) {
+  FACEID_CHECK_ARG(src.ndim() == 4 && src.shape(3) == 3, "src: expected shape (N, H, W, 3), got ", shape_of(src));
+  FACEID_CHECK_ARG(src.dtype().is(py::dtype::of<uint8_t>()), "src: expected dtype uint8, got ", dtype_of(src));
+  FACEID_CHECK_ARG(src.flags() & py::array::c_style, "src: expected a C-contiguous array");
+  check_std(std);
+  const int n = static_cast<int>(src.shape(0)), h = static_cast<int>(src.shape(1)), w = static_cast<int>(src.shape(2));
+  std::vector<uint8_t> flip = as_flips(flips, static_cast<size_t>(n), "flips");
+  py::array_t<float> out({n, 3, h, w});
+  const auto* in = static_cast<const uint8_t*>(src.data());
+  float* dst = out.mutable_data();
+  py::gil_scoped_release release;
+  faceid::cuda::flip_normalize(in, flip.data(), n, h, w, src_is_bgr, mean, std, dst);
+  return out;
+}
+
+py::dict build_info() {
+  py::dict info;
+  info["jpeg_lib_version"] = JPEG_LIB_VERSION;
+#ifdef LIBJPEG_TURBO_VERSION_NUMBER
+  info["libjpeg_turbo_version"] = LIBJPEG_TURBO_VERSION_NUMBER;
+#endif
+  info["cuda"] = faceid::cuda::built_with_cuda();
+  info["compiler"] = std::string(__VERSION__);
+  info["sanitizer"] = std::string(FACEID_SANITIZER_NAME);
+  return info;
+}
+
+py::tuple cuda_status() {
+  std::string why;
+  int count = faceid::cuda::device_count(&why);
+  return py::make_tuple(count, why);
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "faceid native kernels (private: use the faceid Python API)";
+  py::register_exception<faceid::DecodeError>(m, "DecodeError", PyExc_ValueError);
+
+  m.def("decode_jpeg", &decode_jpeg, py::arg("data"), py::arg("max_pixels") = size_t{1} << 26,
+        "Decode JPEG bytes to an (H, W, 3) uint8 RGB array (strict: corrupt data raises DecodeError).");
+  m.def("parse_kv_record", &parse_kv_record, py::arg("data"),
+        "Return the image bytes of the first record of a kv .bin file, without unpickling.");
+  m.def("parse_pickled_bytes", &parse_pickled_bytes, py::arg("data"),
+        "Return the bytes object a pickle encodes; any other pickle raises DecodeError.");
+  m.def("hwc_to_chw", &hwc_to_chw, py::arg("src"), py::arg("flips"), py::arg("out"), py::arg("mean"),
+        py::arg("std"), py::arg("src_is_bgr"),
+        "(N,H,W,3) uint8 -> (N,3,H,W) float32/float16/uint8 in RGB order, flipped where flips != 0.");
+
+  py::class_<PendingBatch>(m, "PendingBatch")
+      .def("wait", &PendingBatch::wait)
+      .def("done", &PendingBatch::done)
+      .def_property_readonly("out", &PendingBatch::out);
+
+  py::class_<PyBatchDecoder>(m, "BatchDecoder")
+      .def(py::init<std::vector<std::string>, int, Triple, Triple>(), py::arg("paths"), py::arg("num_threads"),
+           py::arg("mean"), py::arg("std"))
+      .def("submit", &PyBatchDecoder::submit, py::arg("indices"), py::arg("flips"), py::arg("out"))
+      .def("path", &PyBatchDecoder::path, py::arg("index"))
+      .def("__len__", &PyBatchDecoder::size)
+      .def_property_readonly("num_threads", &PyBatchDecoder::num_threads);
+
+  m.def("cuda_flip_normalize", &cuda_flip_normalize, py::arg("src"), py::arg("flips"), py::arg("mean"),
+        py::arg("std"), py::arg("src_is_bgr"),
+        "GPU version of hwc_to_chw with float32 output (raises when built without CUDA or without a device).");
+  m.def("cuda_status", &cuda_status, "(device_count, reason when 0)");
+  m.def("build_info", &build_info);
+}

@@ -1,0 +1,98 @@
+#include "image/preprocess.h"
+
+#include <cstring>
+
+namespace faceid {
+
+size_t out_type_size(OutType type) {
+  switch (type) {
+    case OutType::kFloat32: return 4;
+    case OutType::kFloat16: return 2;
+    case OutType::kUInt8: return 1;
+  }
+  return 0;
+}
+
+uint16_t float_to_half(float value) {
+  uint32_t f = 0;
+  std::memcpy(&f, &value, sizeof(f));
+  const uint32_t sign = (f >> 16) & 0x8000u;
+  f &= 0x7fffffffu;
+  if (f >= 0x7f800000u) return static_cast<uint16_t>(sign | 0x7c00u | (f > 0x7f800000u ? 0x200u : 0u));
+  if (f >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // rounds to infinity
+  if (f <= 0x33000000u) return static_cast<uint16_t>(sign);            // rounds to zero
+  const uint32_t exponent = f >> 23;
+  if (exponent < 113) {  // a half subnormal
+    const uint32_t mantissa = (f & 0x7fffffu) | 0x800000u;
+    const uint32_t shift = 126 - exponent;
+    uint32_t half = mantissa >> shift;
+    const uint32_t rest = mantissa & ((1u << shift) - 1);
+    const uint32_t midpoint = 1u << (shift - 1);
+    if (rest > midpoint || (rest == midpoint && (half & 1u))) ++half;
+    return static_cast<uint16_t>(sign | half);
+  }
+  uint32_t half = ((exponent - 112) << 10) | ((f >> 13) & 0x3ffu);
+  const uint32_t rest = f & 0x1fffu;
+  if (rest > 0x1000u || (rest == 0x1000u && (half & 1u))) ++half;  // a carry moves into the exponent
+  return static_cast<uint16_t>(sign | half);
+}
+
+Normalizer::Normalizer(std::array<float, 3> mean, std::array<float, 3> std) {
+  for (int c = 0; c < 3; ++c) {
+    for (int v = 0; v < 256; ++v) {
+      f32[c][v] = (static_cast<float>(v) - mean[c]) / std[c];
+      f16[c][v] = float_to_half(f32[c][v]);
+    }
+  }
+}
+
+namespace {
+
+template <typename T>
+inline T convert(const Normalizer& norm, int channel, uint8_t v);
+template <>
+inline float convert<float>(const Normalizer& norm, int channel, uint8_t v) { return norm.f32[channel][v]; }
+template <>
+inline uint16_t convert<uint16_t>(const Normalizer& norm, int channel, uint8_t v) { return norm.f16[channel][v]; }
+template <>
+inline uint8_t convert<uint8_t>(const Normalizer&, int, uint8_t v) { return v; }
+
+template <typename T>
+void write_row(const uint8_t* row, int y, int width, size_t plane, bool flip, bool src_is_bgr,
+               const Normalizer& norm, T* out) {
+  T* r = out + static_cast<size_t>(y) * width;
+  T* g = r + plane;
+  T* b = g + plane;
+  const int ri = src_is_bgr ? 2 : 0;
+  const int bi = src_is_bgr ? 0 : 2;
+  for (int x = 0; x < width; ++x) {
+    const uint8_t* px = row + 3 * x;
+    const int xo = flip ? width - 1 - x : x;
+    r[xo] = convert<T>(norm, 0, px[ri]);
+    g[xo] = convert<T>(norm, 1, px[1]);
+    b[xo] = convert<T>(norm, 2, px[bi]);
+  }
+}
+
+}  // namespace
+
+void write_row_chw(const uint8_t* row, int y, int width, size_t plane, bool flip, bool src_is_bgr,
+                   const Normalizer& norm, OutType type, void* out) {
+  switch (type) {
+    case OutType::kFloat32:
+      return write_row(row, y, width, plane, flip, src_is_bgr, norm, static_cast<float*>(out));
+    case OutType::kFloat16:
+      return write_row(row, y, width, plane, flip, src_is_bgr, norm, static_cast<uint16_t*>(out));
+    case OutType::kUInt8:
+      return write_row(row, y, width, plane, flip, src_is_bgr, norm, static_cast<uint8_t*>(out));
+  }
+}
+
+void hwc_to_chw(const uint8_t* src, int height, int width, bool flip, bool src_is_bgr, const Normalizer& norm,
+                OutType type, void* out) {
+  const size_t plane = static_cast<size_t>(height) * width;
+  for (int y = 0; y < height; ++y)
+    write_row_chw(src + static_cast<size_t>(y) * width * 3, y, width, plane, flip, src_is_bgr, norm, type, out);
+}
+
+}  // namespace faceid

@@ -1,0 +1,12 @@
+"""faceid: face recognition on PaddlePaddle with a C++/CUDA fast path.
+
+Importing ``faceid`` is cheap: Paddle and the native extension load only when a feature needs them.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from faceid._info import info
+
+__all__ = ["__version__", "info"]

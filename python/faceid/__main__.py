@@ -1,0 +1,3 @@
+from faceid.cli.main import main
+
+raise SystemExit(main())

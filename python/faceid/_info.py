@@ -1,0 +1,34 @@
+"""`faceid.info()`: what this installation is built with and which fast paths are active."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+from typing import Any
+
+
+def _version_of(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def info() -> dict[str, Any]:
+    """Versions, native build options and CUDA availability, as a plain dict."""
+    from faceid import __version__, _C
+
+    build = dict(_C.build_info())
+    device_count, why = _C.cuda_status()
+    paddle = next((v for d in ("paddlepaddle", "paddlepaddle-gpu") if (v := _version_of(d))), None)
+    return {
+        "faceid": __version__,
+        "native": build,
+        "cuda_built": bool(build["cuda"]),
+        "cuda_devices": int(device_count),
+        "cuda_reason": why or None,
+        "paddle": paddle,
+        "opencv": _version_of("opencv-python-headless") or _version_of("opencv-python"),
+        "numpy": _version_of("numpy"),
+        "paddle_importable": importlib.util.find_spec("paddle") is not None,
+    }

@@ -1,0 +1,1 @@
+"""Benchmarks shared by the ``faceid bench`` command and the pytest-benchmark suite."""

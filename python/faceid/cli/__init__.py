@@ -1,0 +1,1 @@
+"""The ``faceid`` command line: thin wrappers over library functions."""

@@ -1,0 +1,36 @@
+"""`faceid bench ...`: the measurements behind the README's tables."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+
+def register(groups: argparse._SubParsersAction) -> None:
+    parser = groups.add_parser("bench", help="benchmarks (decode, ...)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    decode = commands.add_parser("decode", help="decode throughput: cv2 vs numpy pipeline vs native")
+    decode.add_argument("--json", default=None, help="also write the results here")
+    decode.add_argument("--count", type=int, default=2000, help="corpus size (images)")
+    decode.add_argument("--source", default=None, help="folder of aligned faces (default ../shared/data)")
+    decode.add_argument("--corpus_dir", default=None, help="where to write the corpus (default: a temp dir)")
+    decode.add_argument("--repeats", type=int, default=3)
+    decode.set_defaults(handler=_decode)
+
+
+def _decode(args: argparse.Namespace) -> int:
+    from faceid.bench.corpus import default_source, make_corpus
+    from faceid.bench.decode import format_table, run_decode_benchmark
+
+    source = args.source or default_source()
+    with tempfile.TemporaryDirectory(prefix="faceid-corpus-") as tmp:
+        paths = make_corpus(args.corpus_dir or tmp, args.count, source)
+        result = run_decode_benchmark(paths, repeats=args.repeats)
+    result["source"] = str(source) if source else "procedural"
+    print(format_table(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return 0

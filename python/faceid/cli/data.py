@@ -1,0 +1,69 @@
+"""`faceid data ...`: check, convert and import training sets."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(groups: argparse._SubParsersAction) -> None:
+    parser = groups.add_parser("data", help="check, convert and import training data")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    check = commands.add_parser("check", help="decode every image of a training set and report problems")
+    check.add_argument("root", help="folder holding label.txt and the images")
+    check.add_argument("--label_file", default=None, help="label file (default ROOT/label.txt)")
+    check.add_argument("--num_workers", type=int, default=2, help="decoder threads")
+    check.add_argument("--no_progress", action="store_true")
+    check.set_defaults(handler=_check)
+
+    convert = commands.add_parser("convert", help="images <-> per-image kv .bin files (the reference tool)")
+    convert.add_argument("--image_path", required=True, help="folder of images")
+    convert.add_argument("--bin_path", required=True, help="folder of .bin files")
+    convert.add_argument("--mode", choices=["image2bin", "bin2image"], default="image2bin")
+    convert.add_argument("--label_file", default=None, help="also rewrite this label.txt for the new suffix")
+    convert.add_argument("--output_label_file", default=None, help="where to write it (default: in place)")
+    convert.set_defaults(handler=_convert)
+
+    from_rec = commands.add_parser("from-rec", help="MXNet train.rec/train.idx -> images + label.txt")
+    from_rec.add_argument("--root_dir", required=True, help="folder with train.rec and train.idx")
+    from_rec.add_argument("--output_dir", required=True)
+    from_rec.add_argument("--format", choices=["jpg", "bin"], default="jpg", help="write images or kv .bin files")
+    from_rec.set_defaults(handler=_from_rec)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from faceid.data.check import check_dataset
+
+    report = check_dataset(args.root, args.label_file, num_threads=args.num_workers, progress=not args.no_progress)
+    for problem in report.problems:
+        print(problem.line())
+    for line in report.summary_lines():
+        print(line, file=sys.stderr)
+    return 0 if report.ok else 1
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from faceid.data import convert
+
+    if args.mode == "image2bin":
+        written = convert.image_to_bin(args.image_path, args.bin_path)
+        suffix = ".bin"
+    else:
+        written = convert.bin_to_image(args.bin_path, args.image_path)
+        suffix = None
+    if args.label_file:
+        target = args.output_label_file or args.label_file
+        convert.rewrite_label_file(args.label_file, target, suffix or ".jpg")
+    print(f"converted {len(written)} files")
+    return 0
+
+
+def _from_rec(args: argparse.Namespace) -> int:
+    from faceid.data.convert import rec_to_images
+
+    stats = rec_to_images(args.root_dir, args.output_dir, fmt=args.format)
+    print(f"num_image: {stats['num_image']}")
+    print(f"num_classes: {stats['num_classes']}")
+    return 0

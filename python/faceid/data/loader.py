@@ -1,0 +1,170 @@
+"""The training loader: per-rank shards of a seeded per-epoch shuffle, decoded ahead of use.
+
+Each epoch is a permutation drawn from ``(seed, epoch)``; rank r of W takes the r-th contiguous
+slice, so ranks see disjoint samples and every run with the same seed sees the same batches and
+the same flips. Batches are queued on the native decoder ``prefetch`` deep while training runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from faceid.data.batch_reader import DoneRead, SampleFailure, make_batch_reader
+from faceid.data.dataset import IMAGE_SIZE, FaceDataset
+from faceid.ops.image import hwc_to_chw
+
+logger = logging.getLogger(__name__)
+
+_MAX_SUBSTITUTES = 16
+
+
+def shard_indices(
+    num_samples: int,
+    batch_size: int,
+    *,
+    rank: int = 0,
+    world_size: int = 1,
+    seed: int = 0,
+    epoch: int = 0,
+    shuffle: bool = True,
+    drop_last: bool = True,
+) -> np.ndarray:
+    """The sample indices rank ``rank`` visits in ``epoch``, in order.
+
+    drop_last: every rank gets the same whole number of batches and the remainder is dropped.
+    Otherwise the order is padded by wrapping around so every rank gets ceil(N / W) samples.
+    """
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank must be in [0, {world_size}), got {rank}")
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    order = np.random.default_rng((seed, epoch)).permutation(num_samples) if shuffle else np.arange(num_samples)
+    if drop_last:
+        per_rank = (num_samples // (world_size * batch_size)) * batch_size
+    else:
+        per_rank = -(-num_samples // world_size)
+        order = np.resize(order, per_rank * world_size)  # wraps around
+    return order[rank * per_rank : (rank + 1) * per_rank]
+
+
+class FaceLoader:
+    """Iterates ``(images, labels)`` batches: paddle tensors, or numpy with ``to_tensor=False``.
+
+    images: (B, 3, 112, 112) RGB in [-1, 1] (``dtype`` float32 or float16; uint8 keeps 0..255),
+    each flipped horizontally with probability 1/2. labels: (B,) int64. With ``to_tensor=False``
+    a batch's arrays are reused once the next batch is requested.
+
+    A file that fails to decode raises :class:`CorruptImageError` naming it; with
+    ``skip_corrupt=True`` it is logged once and replaced by another random sample.
+    """
+
+    def __init__(
+        self,
+        dataset: FaceDataset,
+        batch_size: int,
+        *,
+        rank: int = 0,
+        world_size: int = 1,
+        seed: int = 0,
+        shuffle: bool = True,
+        drop_last: bool = True,
+        backend: str = "native",
+        num_threads: int = 2,
+        prefetch: int = 2,
+        dtype: str = "float32",
+        skip_corrupt: bool = False,
+        to_tensor: bool = True,
+        place: Any = None,
+    ) -> None:
+        if prefetch < 1:
+            raise ValueError(f"prefetch must be at least 1, got {prefetch}")
+        self.dataset, self.batch_size = dataset, batch_size
+        self.rank, self.world_size, self.seed = rank, world_size, seed
+        self.shuffle, self.drop_last = shuffle, drop_last
+        self.prefetch, self.dtype = prefetch, np.dtype(dtype)
+        self.skip_corrupt, self.to_tensor, self.place = skip_corrupt, to_tensor, place
+        self.epoch = 0
+        self._reported: set[str] = set()
+        self._reader = None if dataset.synthetic else make_batch_reader(dataset.paths, backend, num_threads)
+        shard_indices(len(dataset), batch_size, rank=rank, world_size=world_size)  # validates the arguments
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch whose shuffle and flips the next iteration uses."""
+        self.epoch = epoch
+
+    def indices(self) -> np.ndarray:
+        return shard_indices(
+            len(self.dataset), self.batch_size, rank=self.rank, world_size=self.world_size,
+            seed=self.seed, epoch=self.epoch, shuffle=self.shuffle, drop_last=self.drop_last,
+        )
+
+    def __len__(self) -> int:
+        return -(-len(self.indices()) // self.batch_size)
+
+    def _flips(self, count: int) -> np.ndarray:
+        # One draw per rank and epoch, independent of the shuffle's generator.
+        rng = np.random.default_rng((self.seed, self.epoch, self.rank, 1))
+        return (rng.random(count) < 0.5).astype(np.uint8)
+
+    def __iter__(self) -> Iterator[tuple[Any, Any]]:
+        order = self.indices()
+        flips = self._flips(len(order))
+        starts = range(0, len(order), self.batch_size)
+        ring = [self._new_buffer() for _ in range(self.prefetch + 1)]
+        pending: deque = deque()
+        for k, start in enumerate(starts):
+            stop = start + self.batch_size
+            pending.append((k, order[start:stop], self._submit(order[start:stop], flips[start:stop], ring, k)))
+            if len(pending) <= self.prefetch and k + 1 < len(starts):
+                continue
+            yield self._finish(*pending.popleft())
+        while pending:
+            yield self._finish(*pending.popleft())
+
+    def _new_buffer(self) -> np.ndarray:
+        return np.empty((self.batch_size, 3, IMAGE_SIZE, IMAGE_SIZE), dtype=self.dtype)
+
+    def _submit(self, indices: np.ndarray, flips: np.ndarray, ring: list[np.ndarray], k: int):
+        out = ring[k % len(ring)][: len(indices)]
+        if self._reader is None:
+            return _fill_synthetic(out, flips, (self.seed, self.epoch, self.rank, k))
+        return self._reader.submit(indices, flips, out)
+
+    def _finish(self, k: int, indices: np.ndarray, pending) -> tuple[Any, Any]:
+        out = pending.out
+        labels = self.dataset.labels[indices].copy()
+        for failure in pending.wait():
+            self._handle_failure(failure, out, labels, k)
+        if not self.to_tensor:
+            return out, labels
+        import paddle
+
+        return paddle.to_tensor(out, place=self.place), paddle.to_tensor(labels, place=self.place)
+
+    def _handle_failure(self, failure: SampleFailure, out: np.ndarray, labels: np.ndarray, k: int) -> None:
+        if not self.skip_corrupt:
+            raise failure.error()
+        if failure.path not in self._reported:
+            self._reported.add(failure.path)
+            logger.warning("skipping corrupt sample %s (%s)", failure.path, failure.reason)
+        rng = np.random.default_rng((self.seed, self.epoch, self.rank, k, failure.slot))
+        for _ in range(_MAX_SUBSTITUTES):
+            index = int(rng.integers(len(self.dataset)))
+            flip = np.array([rng.random() < 0.5], dtype=np.uint8)
+            slot = out[failure.slot : failure.slot + 1]
+            if not self._reader.submit(np.array([index]), flip, slot).wait():
+                labels[failure.slot] = self.dataset.labels[index]
+                return
+        raise failure.error()
+
+
+def _fill_synthetic(out: np.ndarray, flips: np.ndarray, key: tuple) -> DoneRead:
+    rng = np.random.default_rng(key)
+    images = rng.integers(0, 256, size=(len(out), IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
+    hwc_to_chw(images, flips, out=out)
+    return DoneRead(out, [])

@@ -1,0 +1,271 @@
+"""Restricted unpickling: a pickle may only name globals from an explicit allow-list.
+
+``pickle.loads`` on an untrusted file runs whatever callable the file names. ``restricted_loads`` resolves
+every global through a caller-supplied mapping instead, and the guarded callables below accept only the exact
+arguments that ``pickle`` itself emits for ``bytes`` and for small-itemsize numpy arrays. Anything else raises
+:class:`UnsafePickleError`, which is also raised (chained) for every other kind of malformed pickle.
+
+Loading uses ``encoding="bytes"``: Python 2 ``str`` objects (insightface verification sets written by Python 2)
+come back as ``bytes``.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import pickle
+import pickletools
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "BYTES_GLOBALS",
+    "RestrictedArray",
+    "UnsafePickleError",
+    "numpy_uint8_globals",
+    "restricted_loads",
+]
+
+AllowedGlobals = Mapping[tuple[str, str], Callable[..., Any]]
+
+_MAX_NDIM = 32
+
+
+class UnsafePickleError(ValueError):
+    """A pickle names a global that is not allowed, passes unexpected arguments, or is malformed."""
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def __init__(self, data: bytes, allowed: AllowedGlobals) -> None:
+        super().__init__(io.BytesIO(data), encoding="bytes")
+        self._allowed = allowed
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return self._allowed[(module, name)]
+        except KeyError:
+            raise UnsafePickleError(
+                f"pickle refers to {module}.{name}, which is not allowed in this file type"
+            ) from None
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise UnsafePickleError("pickle uses a persistent id, which is not allowed")
+
+
+def restricted_loads(data: bytes, allowed: AllowedGlobals, *, source: str) -> object:
+    """Unpickle ``data`` resolving globals only through ``allowed``; ``source`` names the data in errors.
+
+    Before unpickling, every opcode is scanned so that no declared length exceeds the data (the C unpickler
+    would otherwise allocate whatever a length field claims).
+    """
+    try:
+        _check_opcodes(data)
+        return _RestrictedUnpickler(data, allowed).load()
+    except UnsafePickleError as exc:
+        raise UnsafePickleError(f"{source}: {exc}") from exc
+    except Exception as exc:
+        raise UnsafePickleError(f"{source}: malformed pickle ({type(exc).__name__}: {exc})") from exc
+
+
+def _check_opcodes(data: bytes) -> None:
+    """Walk the opcodes up to STOP; ``pickletools`` raises ValueError on any length beyond the data."""
+    for _opcode, _arg, _pos in pickletools.genops(data):
+        pass
+
+
+# --- bytes --------------------------------------------------------------------------------------------
+
+
+def _codecs_encode_guard(*args: Any) -> bytes:
+    """``_codecs.encode(text, "latin1")``: how protocols 0-2 store bytes."""
+    encoding = args[1] if len(args) == 2 and isinstance(args[1], str) else None
+    if not isinstance(args[0] if args else None, str) or encoding not in ("latin1", "latin-1"):
+        raise UnsafePickleError(f"_codecs.encode is allowed only as encode(str, 'latin1'), got {_describe(args)}")
+    try:
+        return args[0].encode("latin1")
+    except UnicodeEncodeError as exc:
+        raise UnsafePickleError(f"_codecs.encode: text has a code point above 255 ({exc})") from None
+
+
+def _bytes_guard(*args: Any) -> bytes:
+    """``bytes()`` (protocols 0-2 pickle ``b""`` this way) or ``bytes(b"...")``; never ``bytes(n)``."""
+    if not args:
+        return b""
+    if len(args) == 1 and isinstance(args[0], bytes):
+        return bytes(args[0])
+    raise UnsafePickleError(f"bytes is allowed only as bytes() or bytes(b'...'), got {_describe(args)}")
+
+
+BYTES_GLOBALS: Mapping[tuple[str, str], Callable[..., Any]] = {
+    ("_codecs", "encode"): _codecs_encode_guard,
+    ("__builtin__", "bytes"): _bytes_guard,
+    ("builtins", "bytes"): _bytes_guard,
+}
+
+
+def _describe(args: tuple[Any, ...]) -> str:
+    """A short description of call arguments for error messages (never the full data)."""
+    return "(" + ", ".join(_describe_one(a) for a in args) + ")"
+
+
+def _describe_one(value: Any, depth: int = 0) -> str:
+    if isinstance(value, (bool, float)) or (isinstance(value, int) and abs(value) < 10**18):
+        return repr(value)
+    if isinstance(value, str) and len(value) <= 40:
+        return repr(value)
+    if isinstance(value, tuple) and len(value) <= 8 and depth < 2:
+        return "(" + "".join(_describe_one(item, depth + 1) + ", " for item in value) + ")"
+    size = f", len={len(value)}" if isinstance(value, (str, bytes, bytearray, tuple, list)) else ""
+    return f"<{type(value).__name__}{size}>"
+
+
+# --- numpy arrays of one-byte items -------------------------------------------------------------------
+
+
+class _NdarrayToken:
+    """Stands in for ``numpy.ndarray`` inside a pickle: usable as ``_reconstruct``'s argument, not callable."""
+
+    def __repr__(self) -> str:
+        return "<numpy.ndarray placeholder>"
+
+
+_NDARRAY = _NdarrayToken()
+
+
+class _DtypeToken:
+    """Stands in for a one-byte numpy dtype; its BUILD state must be numpy's canonical one.
+
+    A real ``numpy.dtype`` is never handed to the pickle: ``dtype.__setstate__`` accepts states (e.g. a huge
+    sub-array shape) that produce inconsistent dtypes and out-of-bounds reads.
+    """
+
+    def __init__(self, dtype: np.dtype) -> None:
+        self.dtype = dtype
+
+    def __setstate__(self, state: Any) -> None:
+        if not _is_canonical_dtype_state(state):
+            raise UnsafePickleError(f"dtype {self.dtype} has an unexpected pickled state {_describe_one(state)}")
+
+    def __repr__(self) -> str:
+        return f"<dtype placeholder {self.dtype}>"
+
+
+def _is_canonical_dtype_state(state: Any) -> bool:
+    """numpy's state for a builtin one-byte dtype: ``(3, '|', None, None, None, -1, -1, 0)``."""
+    if not isinstance(state, tuple) or len(state) != 8:
+        return False
+    version, byteorder, subarray, names, fields, elsize, alignment, flags = state
+    ints = (version, elsize, alignment, flags)
+    if not all(type(value) is int for value in ints) or not isinstance(byteorder, (str, bytes)):
+        return False
+    return (
+        version == 3 and byteorder in ("|", b"|") and subarray is None and names is None and fields is None
+        and elsize in (-1, 1) and alignment in (-1, 1) and flags == 0
+    )
+
+
+class RestrictedArray(np.ndarray):
+    """An ndarray restored by :func:`restricted_loads`; ``numpy.asarray(x)`` gives a plain ndarray view.
+
+    Its ``__setstate__`` validates the pickled state before numpy sees it.
+    """
+
+    def __setstate__(self, state: Any) -> None:
+        if not isinstance(state, tuple) or len(state) not in (4, 5):
+            raise UnsafePickleError(f"ndarray state must be a 4- or 5-tuple, got {type(state).__name__}")
+        if len(state) == 5:
+            if state[0] != 1:
+                raise UnsafePickleError(f"unsupported ndarray state version {_describe_one(state[0])}")
+            state = state[1:]
+        shape, dtype, is_fortran, raw = state
+        shape = _checked_shape(shape)
+        if not isinstance(dtype, _DtypeToken):
+            raise UnsafePickleError(f"ndarray dtype must come from an allowed numpy.dtype, got {type(dtype).__name__}")
+        if not isinstance(is_fortran, (bool, int)) or is_fortran not in (0, 1):
+            raise UnsafePickleError(f"ndarray is_fortran flag must be a bool, got {_describe_one(is_fortran)}")
+        if not isinstance(raw, bytes):
+            raise UnsafePickleError(f"ndarray data must be bytes, got {type(raw).__name__}")
+        _check_data(raw, shape, dtype.dtype, "ndarray")
+        super().__setstate__((1, shape, dtype.dtype, bool(is_fortran), raw))
+
+
+def _checked_shape(shape: Any) -> tuple[int, ...]:
+    if not isinstance(shape, tuple) or len(shape) > _MAX_NDIM:
+        raise UnsafePickleError(f"array shape must be a tuple of at most {_MAX_NDIM} ints, got {_describe_one(shape)}")
+    for dim in shape:
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 0:
+            raise UnsafePickleError(f"array shape must hold non-negative ints, got {_describe_one(shape)}")
+    return shape
+
+
+def _reconstruct_guard(*args: Any) -> RestrictedArray:
+    """``_reconstruct(ndarray, (0,), b'b')``: an empty array that the following BUILD fills in."""
+    ok = len(args) == 3 and args[0] is _NDARRAY and isinstance(args[2], (bytes, str)) and args[2] in (b"b", "b")
+    if not ok or _checked_shape(args[1]) != (0,):
+        raise UnsafePickleError(
+            f"numpy _reconstruct is allowed only as _reconstruct(ndarray, (0,), b'b'), got {_describe(args)}"
+        )
+    return np.ndarray.__new__(RestrictedArray, (0,), np.uint8)
+
+
+def _make_dtype_guard(allowed: Mapping[str, np.dtype]) -> Callable[..., _DtypeToken]:
+    def dtype_guard(*args: Any) -> _DtypeToken:
+        spec = args[0] if args else None
+        if isinstance(spec, bytes):  # Python 2 pickles loaded with encoding="bytes"
+            spec = spec.decode("ascii", "replace")
+        flags_ok = all(isinstance(flag, (bool, int)) and flag in (0, 1) for flag in args[1:])
+        if not 1 <= len(args) <= 3 or not isinstance(spec, str) or spec not in allowed or not flags_ok:
+            raise UnsafePickleError(f"numpy.dtype is allowed only for {sorted(allowed)}, got {_describe(args)}")
+        return _DtypeToken(allowed[spec])
+
+    return dtype_guard
+
+
+def _check_data(raw: bytes | bytearray, shape: tuple[int, ...], dtype: np.dtype, what: str) -> None:
+    if math.prod(shape) != len(raw):
+        raise UnsafePickleError(f"{what}: shape {shape} does not match {len(raw)} data bytes")
+    if dtype == np.bool_ and raw.translate(None, b"\x00\x01"):
+        raise UnsafePickleError(f"{what}: bool array holds bytes other than 0 and 1")
+
+
+def _frombuffer_guard(*args: Any) -> RestrictedArray:
+    """``_frombuffer(buf, dtype, shape, order)``: how protocol 5 pickles contiguous arrays."""
+    if len(args) != 4 or not isinstance(args[0], (bytes, bytearray)) or not isinstance(args[1], _DtypeToken):
+        raise UnsafePickleError(
+            f"numpy _frombuffer is allowed only as _frombuffer(bytes, dtype, shape, order), got {_describe(args)}"
+        )
+    buf, dtype, shape, order = args
+    shape = _checked_shape(shape)
+    if not isinstance(order, str) or order not in ("C", "F"):
+        raise UnsafePickleError(f"numpy _frombuffer order must be 'C' or 'F', got {_describe_one(order)}")
+    _check_data(buf, shape, dtype.dtype, "numpy _frombuffer")
+    array = np.frombuffer(bytearray(buf), dtype=dtype.dtype).reshape(shape, order=order)
+    return array.view(RestrictedArray)
+
+
+_UINT8_SPECS = ("u1", "|u1", "uint8", "B")
+_BOOL_SPECS = ("b1", "|b1", "bool", "?")
+
+
+def numpy_uint8_globals(*, allow_bool: bool = False) -> dict[tuple[str, str], Callable[..., Any]]:
+    """Guarded numpy globals that restore uint8 arrays (and bool arrays if ``allow_bool``), nothing else.
+
+    Covers numpy 1 (``numpy.core``) and numpy 2 (``numpy._core``) module names, the ``_reconstruct`` + BUILD
+    form (protocols 0-4, non-contiguous arrays) and the ``_frombuffer`` form (protocol 5). ``numpy.ndarray``
+    resolves to a non-callable placeholder, so a pickle can never call ``ndarray(shape)`` to allocate.
+    Restored arrays are :class:`RestrictedArray` instances.
+    """
+    specs = {spec: np.dtype(np.uint8) for spec in _UINT8_SPECS}
+    if allow_bool:
+        specs.update({spec: np.dtype(np.bool_) for spec in _BOOL_SPECS})
+    dtype_guard = _make_dtype_guard(specs)
+    table: dict[tuple[str, str], Callable[..., Any]] = {
+        ("numpy", "ndarray"): _NDARRAY,  # type: ignore[dict-item]
+        ("numpy", "dtype"): dtype_guard,
+    }
+    for core in ("numpy.core", "numpy._core"):
+        table[(f"{core}.multiarray", "_reconstruct")] = _reconstruct_guard
+        table[(f"{core}.numeric", "_frombuffer")] = _frombuffer_guard
+    return table

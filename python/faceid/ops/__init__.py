@@ -1,0 +1,21 @@
+"""The Python face of faceid's native image ops, each beside the numpy reference it must equal."""
+
+from faceid.ops.image import (
+    TRAIN_MEAN,
+    TRAIN_STD,
+    DecodeError,
+    cuda_flip_normalize,
+    decode_jpeg,
+    hwc_to_chw,
+    hwc_to_chw_reference,
+)
+
+__all__ = [
+    "TRAIN_MEAN",
+    "TRAIN_STD",
+    "DecodeError",
+    "cuda_flip_normalize",
+    "decode_jpeg",
+    "hwc_to_chw",
+    "hwc_to_chw_reference",
+]

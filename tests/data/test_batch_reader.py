@@ -1,0 +1,130 @@
+"""The native batch decoder equals the Python/OpenCV reference pixel for pixel, flips included."""
+
+from __future__ import annotations
+
+import pickle
+import struct
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from faceid import _C
+from faceid.data.batch_reader import NativeBatchReader, PythonBatchReader
+
+
+def _kv_bin(key: str, payload: bytes, protocol: int) -> bytes:
+    # Written by hand from the format, independent of faceid's writer.
+    value = pickle.dumps(payload, protocol=protocol)
+    encoded_key = key.encode()
+    return struct.pack("<I", len(encoded_key)) + encoded_key + struct.pack("<I", len(value)) + value
+
+
+@pytest.fixture(scope="module")
+def face_files(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> list[Path]:
+    """The 10 real faces as .jpg, as kv .bin (protocols 0..5), and as PNG (the slow path)."""
+    out = tmp_path_factory.mktemp("faces")
+    jpgs = sorted((shared_data / "train" / "small_dataset" / "images").glob("*.jpg"))
+    files = list(jpgs)
+    for i, jpg in enumerate(jpgs):
+        data = jpg.read_bytes()
+        binary = out / f"{jpg.stem}.bin"
+        binary.write_bytes(_kv_bin(jpg.name, data, protocol=i % 6))
+        png = out / f"{jpg.stem}.png"
+        cv2.imwrite(str(png), cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR))
+        files += [binary, png]
+    return files
+
+
+def _decode_all(reader, count: int, dtype: type, flips: np.ndarray) -> np.ndarray:
+    out = np.full((count, 3, 112, 112), 7, dtype=dtype)
+    failures = reader.submit(np.arange(count), flips, out).wait()
+    assert failures == []
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.uint8])
+@pytest.mark.parametrize("threads", [0, 1, 2])
+def test_native_equals_python_reference(face_files: list[Path], dtype: type, threads: int) -> None:
+    flips = np.random.default_rng(threads).integers(0, 2, len(face_files)).astype(np.uint8)
+    assert 0 < flips.sum() < len(flips)
+    native = _decode_all(NativeBatchReader(face_files, threads), len(face_files), dtype, flips)
+    python = _decode_all(PythonBatchReader(face_files), len(face_files), dtype, flips)
+    assert native.tobytes() == python.tobytes()
+
+
+def test_reference_path_is_the_arcface_transform(face_files: list[Path]) -> None:
+    # Independent of both readers: cv2 BGR -> flip -> (x - 127.5) / 127.5 -> RGB -> CHW.
+    path = face_files[0]
+    bgr = cv2.imread(str(path))
+    expected = ((bgr[:, ::-1].astype(np.float32) - 127.5) / 127.5)[:, :, ::-1].transpose(2, 0, 1)
+    got = _decode_all(NativeBatchReader([path], 1), 1, np.float32, np.array([1], np.uint8))[0]
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_kv_parsers_agree(face_files: list[Path]) -> None:
+    from faceid.data.kvbin import read_kv_record
+
+    for path in face_files:
+        if path.suffix == ".bin":
+            data = path.read_bytes()
+            assert _C.parse_kv_record(data) == read_kv_record(data, source=str(path))[1]
+
+
+def _broken_files(tmp_path: Path, good: Path) -> dict[str, Path]:
+    data = good.read_bytes()
+    files = {
+        "truncated": tmp_path / "truncated.jpg",
+        "garbage": tmp_path / "garbage.jpg",
+        "missing": tmp_path / "missing.jpg",
+        "wrong_size": tmp_path / "wrong_size.jpg",
+        "bad_bin": tmp_path / "bad.bin",
+    }
+    files["truncated"].write_bytes(data[: len(data) // 2])
+    files["garbage"].write_bytes(b"this is not an image" * 10)
+    small = cv2.resize(cv2.imdecode(np.frombuffer(data, np.uint8), 1), (100, 120))
+    files["wrong_size"].write_bytes(cv2.imencode(".jpg", small)[1].tobytes())
+    files["bad_bin"].write_bytes(struct.pack("<I", 9999) + b"x" * 20)
+    return files
+
+
+@pytest.mark.parametrize("reader_class", [NativeBatchReader, PythonBatchReader])
+def test_failures_name_the_file_and_the_problem(tmp_path: Path, face_files: list[Path], reader_class) -> None:
+    broken = _broken_files(tmp_path, face_files[0])
+    paths = [face_files[0], *broken.values()]
+    reader = reader_class(paths)
+    out = np.zeros((len(paths), 3, 112, 112), np.float32)
+    failures = {Path(f.path).name: f for f in reader.submit(np.arange(len(paths)), np.zeros(len(paths)), out).wait()}
+    assert set(failures) == {p.name for p in broken.values()}
+    assert "expected 112x112" in failures["wrong_size.jpg"].reason
+    assert "100x120" in failures["wrong_size.jpg"].reason
+    assert "5000" in failures["bad.bin"].reason  # key length over the reference limit
+    assert failures["truncated.jpg"].slot == 1 and failures["truncated.jpg"].index == 1
+    assert str(broken["garbage"]) in str(failures["garbage.jpg"].error())
+
+
+def test_submit_validates_arguments(face_files: list[Path]) -> None:
+    reader = NativeBatchReader(face_files[:2], 1)
+    out = np.zeros((2, 3, 112, 112), np.float32)
+    with pytest.raises(ValueError, match=r"sample index 5 out of range \[0, 2\)"):
+        reader.submit(np.array([0, 5]), np.zeros(2), out)
+    with pytest.raises(ValueError, match=r"expected shape \(N, 3, H, W\), got \(2, 112, 112\)"):
+        reader.submit(np.array([0, 1]), np.zeros(2), out[:, 0])
+    with pytest.raises(ValueError, match="C-contiguous"):
+        reader.submit(np.array([0, 1]), np.zeros(2), out[:, :, :, ::2])
+    with pytest.raises(ValueError, match=r"expected at least 2 samples"):
+        reader.submit(np.array([0, 1]), np.zeros(2), out[:1])
+    with pytest.raises(ValueError, match="num_threads"):
+        NativeBatchReader(face_files, -1)
+
+
+def test_prefetched_batches_complete_in_order_of_submission(face_files: list[Path]) -> None:
+    reader = NativeBatchReader(face_files, 2)
+    outs = [np.zeros((len(face_files), 3, 112, 112), np.float32) for _ in range(4)]
+    flips = np.zeros(len(face_files), np.uint8)
+    pending = [reader.submit(np.arange(len(face_files)), flips, out) for out in outs]
+    for read in pending:
+        assert read.wait() == []
+    for out in outs[1:]:
+        assert out.tobytes() == outs[0].tobytes()

@@ -1,0 +1,136 @@
+"""Native image kernels against OpenCV and the numpy reference."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import faceid
+from faceid import _C
+from faceid.ops import DecodeError, cuda_flip_normalize, decode_jpeg, hwc_to_chw, hwc_to_chw_reference
+
+
+def _photo_files(shared_data: Path) -> list[Path]:
+    return sorted(p for p in shared_data.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg"))
+
+
+def test_decode_matches_opencv_on_real_photos(shared_data: Path) -> None:
+    files = _photo_files(shared_data)
+    assert len(files) >= 20
+    for path in files:
+        data = path.read_bytes()
+        ours = decode_jpeg(data)
+        theirs = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
+        np.testing.assert_array_equal(ours, theirs, err_msg=str(path))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444],
+        [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422],
+        [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420],
+        [cv2.IMWRITE_JPEG_PROGRESSIVE, 1],
+        [cv2.IMWRITE_JPEG_QUALITY, 30],
+    ],
+    ids=["444", "422", "420", "progressive", "q30"],
+)
+@pytest.mark.parametrize("shape", [(112, 112, 3), (37, 53, 3), (64, 80)], ids=["112", "odd", "gray"])
+def test_decode_matches_opencv_on_encoder_variants(params: list[int], shape: tuple[int, ...]) -> None:
+    rng = np.random.default_rng(sum(shape))
+    image = cv2.GaussianBlur(rng.integers(0, 256, shape, dtype=np.uint8), (5, 5), 0)
+    ok, encoded = cv2.imencode(".jpg", image, params)
+    assert ok
+    data = encoded.tobytes()
+    theirs = cv2.imdecode(encoded, cv2.IMREAD_COLOR)[:, :, ::-1]
+    np.testing.assert_array_equal(decode_jpeg(data), theirs)
+
+
+def _a_jpeg() -> bytes:
+    image = np.random.default_rng(0).integers(0, 256, (112, 112, 3), dtype=np.uint8)
+    return cv2.imencode(".jpg", image)[1].tobytes()
+
+
+@pytest.mark.parametrize("cut", [0, 2, 3, 20, 200, 600, -200, -2])
+def test_decode_rejects_truncated_jpeg(cut: int) -> None:
+    data = _a_jpeg()
+    with pytest.raises(DecodeError):
+        decode_jpeg(data[:cut])
+
+
+def test_decode_rejects_garbage_and_oversized_images() -> None:
+    with pytest.raises(DecodeError, match="not a JPEG"):
+        decode_jpeg(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    with pytest.raises(DecodeError, match="max_pixels"):
+        decode_jpeg(_a_jpeg(), max_pixels=112 * 111)
+    with pytest.raises(ValueError, match="single bytes"):
+        decode_jpeg(np.zeros(10, dtype=np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.uint8])
+@pytest.mark.parametrize("src_is_bgr", [True, False])
+def test_hwc_to_chw_equals_numpy_reference(dtype: type, src_is_bgr: bool) -> None:
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (6, 11, 13, 3), dtype=np.uint8)
+    flips = rng.integers(0, 2, 6).astype(bool)
+    ours = hwc_to_chw(images, flips, dtype=dtype, src_is_bgr=src_is_bgr)
+    reference = hwc_to_chw_reference(images, flips, dtype=dtype, src_is_bgr=src_is_bgr)
+    assert ours.dtype == reference.dtype and ours.shape == (6, 3, 11, 13)
+    assert ours.tobytes() == reference.tobytes()
+
+
+def test_hwc_to_chw_float16_rounding_over_every_input_value() -> None:
+    values = np.arange(256, dtype=np.uint8).reshape(1, 1, 256, 1).repeat(3, axis=3)
+    for mean, std in [((127.5,) * 3, (127.5,) * 3), ((0.3, 1e-3, -100.0), (1e-4, 3e3, 1e-3))]:
+        ours = hwc_to_chw(values, dtype=np.float16, mean=mean, std=std)
+        with np.errstate(over="ignore"):
+            reference = hwc_to_chw_reference(values, dtype=np.float16, mean=mean, std=std)
+        assert ours.view(np.uint16).tolist() == reference.view(np.uint16).tolist()
+
+
+def test_hwc_to_chw_flip_and_channel_order_by_hand() -> None:
+    image = np.zeros((1, 1, 2, 3), dtype=np.uint8)
+    image[0, 0, 0] = (10, 20, 30)  # BGR of the left pixel
+    out = hwc_to_chw(image, [True], dtype=np.uint8)
+    assert out[0, :, 0, 1].tolist() == [30, 20, 10]  # RGB, moved to the right by the flip
+    assert out[0, :, 0, 0].tolist() == [0, 0, 0]
+
+
+def test_hwc_to_chw_validates_arguments() -> None:
+    images = np.zeros((2, 4, 4, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match=r"expected shape \(N, H, W, 3\), got \(2, 4, 4\)"):
+        hwc_to_chw(images[..., 0])
+    with pytest.raises(ValueError, match="expected dtype uint8, got float32"):
+        hwc_to_chw(images.astype(np.float32))
+    with pytest.raises(ValueError, match=r"expected shape \(2, 3, 4, 4\), got \(2, 3, 4, 5\)"):
+        hwc_to_chw(images, out=np.zeros((2, 3, 4, 5), np.float32))
+    with pytest.raises(ValueError, match="expected dtype float32, float16 or uint8, got float64"):
+        hwc_to_chw(images, out=np.zeros((2, 3, 4, 4), np.float64))
+    with pytest.raises(ValueError, match=r"flips: expected shape \(2,\), got \(3,\)"):
+        hwc_to_chw(images, [0, 1, 0])
+    with pytest.raises(ValueError, match="non-zero"):
+        hwc_to_chw(images, std=(1.0, 0.0, 1.0))
+
+
+def test_cuda_kernel_reports_missing_gpu_or_matches_cpu() -> None:
+    rng = np.random.default_rng(2)
+    images = rng.integers(0, 256, (3, 17, 19, 3), dtype=np.uint8)
+    flips = np.array([1, 0, 1], dtype=bool)
+    info = faceid.info()
+    if info["cuda_devices"] == 0:
+        with pytest.raises(RuntimeError, match="CUDA"):
+            cuda_flip_normalize(images, flips)
+        pytest.skip(f"no CUDA device: {info['cuda_reason']}")
+    assert cuda_flip_normalize(images, flips).tobytes() == hwc_to_chw(images, flips).tobytes()
+
+
+def test_stub_covers_every_native_symbol() -> None:
+    stub = Path(faceid.__file__).with_name("_C.pyi")
+    tree = ast.parse(stub.read_text())
+    declared = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    exported = {name for name in dir(_C) if not name.startswith("_")}
+    assert exported == declared
