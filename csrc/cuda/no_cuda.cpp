@@ -7,7 +7,7 @@ namespace faceid::cuda {
 bool built_with_cuda() { return false; }
 
 int device_count(std::string* why) {
-  if (why != nullptr) *why = "faceid was built without CUDA (nvcc was not found at build time)";
+  if (why != nullptr) *why = "faceid was built without CUDA (nvcc not found at build time, or FACEID_CUDA=OFF)";
   return 0;
 }
 

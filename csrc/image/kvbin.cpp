@@ -8,17 +8,20 @@
 namespace faceid {
 namespace {
 
-enum class Kind { kBytes, kText, kGlobalEncode, kGlobalBytes, kMark, kTuple, kEmptyTuple };
+enum class Kind { kMark, kBytes, kText, kGlobalEncode, kGlobalBytes, kTuple };
 
-// One value on the parser's small stack.
+// One entry of the parser's small stack (the grammar is the one of faceid.data.kvbin, the
+// Python reference implementation).
 struct Item {
   explicit Item(Kind k) : kind(k) {}
   Kind kind;
-  std::string text;  // kText: the string as UTF-8 / latin-1 code points already decoded to bytes
+  std::string text;            // kText: the code points, each kept as one byte (see text_is_latin1)
   bool text_is_latin1 = true;  // kText: every code point fits in one byte
-  ByteView bytes;   // kBytes
-  size_t arity = 0;  // kTuple
+  ByteView bytes;              // kBytes
+  std::vector<Item> items;     // kTuple
 };
+
+constexpr size_t kMaxStack = 8;
 
 class Cursor {
  public:
@@ -26,49 +29,53 @@ class Cursor {
   size_t offset() const { return pos_; }
   bool at_end() const { return pos_ >= size_; }
   size_t remaining() const { return size_ - pos_; }
+  bool in_frame() const { return frame_end_ != kNoFrame; }
 
-  uint8_t byte() {
-    FACEID_CHECK_DATA(pos_ < size_, "pickle truncated at offset ", pos_);
-    return data_[pos_++];
+  // Every read stays inside the current frame (FRAME n) or the data.
+  size_t limit() const { return in_frame() ? frame_end_ : size_; }
+  void open_frame(uint64_t length, size_t at) {
+    FACEID_CHECK_DATA(!in_frame(), "pickle FRAME at offset ", at, " starts before the current frame ends");
+    FACEID_CHECK_DATA(length <= remaining(), "pickle FRAME at offset ", at, " runs past the end");
+    frame_end_ = pos_ + static_cast<size_t>(length);
+  }
+  uint8_t opcode() {
+    if (in_frame() && pos_ == frame_end_) frame_end_ = kNoFrame;
+    FACEID_CHECK_DATA(pos_ < size_, "pickle ends without STOP at offset ", pos_);
+    return take(1).data[0];
   }
   uint64_t little_endian(int width) {
-    FACEID_CHECK_DATA(remaining() >= static_cast<size_t>(width), "pickle truncated at offset ", pos_,
-                      ": needs a ", width, "-byte length");
+    ByteView raw = take(static_cast<uint64_t>(width));
     uint64_t value = 0;
-    for (int i = 0; i < width; ++i) value |= static_cast<uint64_t>(data_[pos_ + i]) << (8 * i);
-    pos_ += width;
+    for (int i = 0; i < width; ++i) value |= static_cast<uint64_t>(raw.data[i]) << (8 * i);
     return value;
   }
   ByteView take(uint64_t count) {
-    FACEID_CHECK_DATA(count <= remaining(), "pickle truncated at offset ", pos_, ": ", count,
-                      " bytes announced, ", remaining(), " left");
+    FACEID_CHECK_DATA(count <= limit() - pos_, "pickle truncated at offset ", pos_, ": ", count,
+                      " bytes announced, ", limit() - pos_, " left");
     ByteView view{data_ + pos_, static_cast<size_t>(count)};
     pos_ += static_cast<size_t>(count);
     return view;
   }
   // A text argument ending in '\n' (protocol 0); the newline is consumed, not returned.
   ByteView line() {
-    const void* nl = std::memchr(data_ + pos_, '\n', remaining());
+    const void* nl = std::memchr(data_ + pos_, '\n', limit() - pos_);
     FACEID_CHECK_DATA(nl != nullptr, "pickle truncated at offset ", pos_, ": missing end of line");
-    size_t len = static_cast<const uint8_t*>(nl) - (data_ + pos_);
-    ByteView view{data_ + pos_, len};
-    pos_ += len + 1;
+    size_t len = static_cast<size_t>(static_cast<const uint8_t*>(nl) - (data_ + pos_));
+    ByteView view = take(len + 1);
+    view.size = len;
     return view;
   }
 
  private:
+  static constexpr size_t kNoFrame = ~size_t{0};
   const uint8_t* data_;
   size_t size_;
   size_t pos_ = 0;
+  size_t frame_end_ = kNoFrame;
 };
 
-bool equals(ByteView view, const char* text) {
-  size_t n = std::strlen(text);
-  return view.size == n && std::memcmp(view.data, text, n) == 0;
-}
-
 // Decodes UTF-8 into code points and keeps them as latin-1 bytes; flags any code point > 255.
-Item text_from_utf8(ByteView view, size_t offset) {
+Item text_from_utf8(ByteView view, size_t offset, bool allow_surrogates = true) {
   Item item(Kind::kText);
   item.text.reserve(view.size);
   size_t i = 0;
@@ -88,7 +95,7 @@ Item text_from_utf8(ByteView view, size_t offset) {
       cp = (cp << 6) | (next & 0x3F);
     }
     static const uint32_t kMin[4] = {0, 0x80, 0x800, 0x10000};
-    FACEID_CHECK_DATA(cp >= kMin[extra] && cp <= 0x10FFFF && (cp < 0xD800 || cp > 0xDFFF),
+    FACEID_CHECK_DATA(cp >= kMin[extra] && cp <= 0x10FFFF && (allow_surrogates || cp < 0xD800 || cp > 0xDFFF),
                       "invalid UTF-8 in pickle string at offset ", offset + i);
     if (cp > 0xFF) item.text_is_latin1 = false;
     item.text.push_back(static_cast<char>(cp & 0xFF));
@@ -148,7 +155,6 @@ void decode_escaped_string(ByteView line, size_t offset, std::string* out) {
     FACEID_CHECK_DATA(i < n, "trailing \\ in pickle STRING at offset ", offset);
     uint8_t e = s[i++];
     switch (e) {
-      case '\n': break;
       case '\\': out->push_back('\\'); break;
       case '\'': out->push_back('\''); break;
       case '"': out->push_back('"'); break;
@@ -167,15 +173,13 @@ void decode_escaped_string(ByteView line, size_t offset, std::string* out) {
         i += 2;
         break;
       }
-      default:
-        if (e >= '0' && e <= '7') {
-          unsigned value = e - '0';
-          for (int k = 0; k < 2 && i < n && s[i] >= '0' && s[i] <= '7'; ++k) value = value * 8 + (s[i++] - '0');
-          out->push_back(static_cast<char>(value & 0xFF));
-        } else {
-          out->push_back('\\');
-          out->push_back(static_cast<char>(e));
-        }
+      default: {
+        FACEID_CHECK_DATA(e >= '0' && e <= '7', "unsupported escape in pickle STRING at offset ", offset);
+        unsigned value = e - '0';
+        for (int k = 0; k < 2 && i < n && s[i] >= '0' && s[i] <= '7'; ++k) value = value * 8 + (s[i++] - '0');
+        FACEID_CHECK_DATA(value <= 0377, "octal escape above \\377 in pickle STRING at offset ", offset);
+        out->push_back(static_cast<char>(value));
+      }
     }
   }
 }
@@ -187,77 +191,88 @@ class BytesPickleParser {
   ByteView run() {
     for (;;) {
       size_t at = in_.offset();
-      uint8_t op = in_.byte();
+      uint8_t op = in_.opcode();
       if (op == '.') return finish(at);
       step(op, at);
-      FACEID_CHECK_DATA(stack_.size() <= 8, "pickle at offset ", at, " builds more than one bytes object");
     }
   }
 
  private:
   ByteView finish(size_t at) {
-    FACEID_CHECK_DATA(in_.at_end(), "pickle has ", in_.remaining(), " trailing bytes after STOP at offset ", at);
     FACEID_CHECK_DATA(stack_.size() == 1 && stack_[0].kind == Kind::kBytes,
-                      "pickle does not hold exactly one bytes object (STOP at offset ", at, ")");
+                      "pickle does not leave exactly one bytes object (STOP at offset ", at, ")");
+    FACEID_CHECK_DATA(in_.at_end(), "pickle has ", in_.remaining(), " trailing bytes after STOP at offset ", at);
     return stack_[0].bytes;
   }
 
-  void push_bytes(ByteView view) {
-    Item item(Kind::kBytes);
-    item.bytes = view;
+  void push(Item item, size_t at) {
+    FACEID_CHECK_DATA(stack_.size() < kMaxStack, "pickle at offset ", at, " needs more than ", kMaxStack,
+                      " stack entries; not a pickled bytes object");
     stack_.push_back(std::move(item));
   }
-  void push_owned_bytes(std::string text) {
-    FACEID_CHECK_DATA(storage_->empty(), "pickle holds more than one converted string");
+  void push_bytes(ByteView view, size_t at) {
+    Item item(Kind::kBytes);
+    item.bytes = view;
+    push(std::move(item), at);
+  }
+  // Bytes that had to be converted live in the caller's storage; only one such value can be the result.
+  void push_owned_bytes(std::string text, size_t at) {
+    FACEID_CHECK_DATA(storage_->empty(), "pickle at offset ", at, " holds more than one converted string");
     *storage_ = std::move(text);
-    push_bytes(ByteView{reinterpret_cast<const uint8_t*>(storage_->data()), storage_->size()});
+    push_bytes(ByteView{reinterpret_cast<const uint8_t*>(storage_->data()), storage_->size()}, at);
+  }
+  Item pop(Kind kind, const char* what, size_t at) {
+    FACEID_CHECK_DATA(!stack_.empty() && stack_.back().kind != Kind::kMark, "pickle opcode at offset ", at,
+                      " expects ", what, " on the stack");
+    FACEID_CHECK_DATA(stack_.back().kind == kind, "pickle opcode at offset ", at, " expects ", what,
+                      " on the stack");
+    Item item = std::move(stack_.back());
+    stack_.pop_back();
+    return item;
+  }
+  void memo(uint64_t arg_bytes, size_t at) {
+    in_.take(arg_bytes);
+    FACEID_CHECK_DATA(!stack_.empty() && stack_.back().kind != Kind::kMark, "pickle memo opcode at offset ", at,
+                      " with no item above the last mark");
   }
 
   void step(uint8_t op, size_t at) {
     switch (op) {
-      case 0x80: {  // PROTO
-        FACEID_CHECK_DATA(at == 0, "PROTO opcode at offset ", at, " is not at the start");
-        uint8_t proto = in_.byte();
-        FACEID_CHECK_DATA(proto <= 5, "unsupported pickle protocol ", int(proto));
-        return;
-      }
-      case 0x95: {  // FRAME: the length must fit in what is left
-        uint64_t len = in_.little_endian(8);
-        FACEID_CHECK_DATA(len <= in_.remaining(), "pickle FRAME at offset ", at, " runs past the end");
-        return;
-      }
-      case 'p': in_.line(); return;                // PUT
-      case 'q': in_.byte(); return;                // BINPUT
-      case 'r': in_.little_endian(4); return;      // LONG_BINPUT
-      case 0x94: return;                           // MEMOIZE
-      case 'C': return push_bytes(in_.take(in_.little_endian(1)));  // SHORT_BINBYTES
-      case 'B': return push_bytes(in_.take(in_.little_endian(4)));  // BINBYTES
-      case 0x8e: return push_bytes(in_.take(in_.little_endian(8)));  // BINBYTES8
-      case 'U': return push_bytes(in_.take(in_.little_endian(1)));  // SHORT_BINSTRING (py2 str)
+      case 0x80: return proto(at);
+      case 0x95: return in_.open_frame(in_.little_endian(8), at);  // FRAME
+      case 'p': return put(at);
+      case 'q': return memo(1, at);     // BINPUT
+      case 'r': return memo(4, at);     // LONG_BINPUT
+      case 0x94: return memo(0, at);    // MEMOIZE
+      case 'C': return push_bytes(in_.take(in_.little_endian(1)), at);   // SHORT_BINBYTES
+      case 'B': return push_bytes(in_.take(in_.little_endian(4)), at);   // BINBYTES
+      case 0x8e: return push_bytes(in_.take(in_.little_endian(8)), at);  // BINBYTES8
+      case 'U': return push_bytes(in_.take(in_.little_endian(1)), at);   // SHORT_BINSTRING (py2 str)
       case 'T': {  // BINSTRING (py2 str); the length is signed
         uint64_t len = in_.little_endian(4);
         FACEID_CHECK_DATA(len < 0x80000000ull, "negative BINSTRING length at offset ", at);
-        return push_bytes(in_.take(len));
+        return push_bytes(in_.take(len), at);
       }
       case 'S': {  // STRING (py2 str, quoted)
         std::string decoded;
         decode_escaped_string(in_.line(), at, &decoded);
-        return push_owned_bytes(std::move(decoded));
+        return push_owned_bytes(std::move(decoded), at);
       }
-      case 'X': return push_text(text_from_utf8(in_.take(in_.little_endian(4)), at));
-      case 0x8c: return push_text(text_from_utf8(in_.take(in_.little_endian(1)), at));
-      case 0x8d: return push_text(text_from_utf8(in_.take(in_.little_endian(8)), at));
-      case 'V': return push_text(text_from_raw_unicode_escape(in_.line(), at));
-      case 'c': {  // GLOBAL: module and name, each on its own line (evaluated in order)
+      case 'X': return push(text_from_utf8(in_.take(in_.little_endian(4)), at), at);
+      case 0x8c: return push(text_from_utf8(in_.take(in_.little_endian(1)), at), at);
+      case 0x8d: return push(text_from_utf8(in_.take(in_.little_endian(8)), at), at);
+      case 'V': return push(text_from_raw_unicode_escape(in_.line(), at), at);
+      case 'c': {  // GLOBAL: module and name, each on its own line (read in this order)
         ByteView module = in_.line();
         ByteView name = in_.line();
-        return global(module, name, at);
+        return global(std::string(reinterpret_cast<const char*>(module.data), module.size),
+                      std::string(reinterpret_cast<const char*>(name.data), name.size), at);
       }
       case 0x93: return stack_global(at);
-      case '(': stack_.push_back(Item(Kind::kMark)); return;
-      case ')': stack_.push_back(Item(Kind::kEmptyTuple)); return;
+      case '(': return push(Item(Kind::kMark), at);
+      case ')': return push(Item(Kind::kTuple), at);  // EMPTY_TUPLE
       case 't': return tuple_from_mark(at);
-      case 0x86: return tuple_of(2, at);
+      case 0x86: return tuple2(at);
       case 'R': return reduce(at);
       default:
         FACEID_CHECK_DATA(false, "pickle opcode 0x", std::hex, int(op), std::dec, " at offset ", at,
@@ -265,81 +280,81 @@ class BytesPickleParser {
     }
   }
 
-  void push_text(Item item) { stack_.push_back(std::move(item)); }
+  void proto(size_t at) {
+    FACEID_CHECK_DATA(at == 0, "PROTO opcode at offset ", at, " is not at the start");
+    protocol_ = static_cast<int>(in_.little_endian(1));
+    FACEID_CHECK_DATA(protocol_ <= 5, "unsupported pickle protocol ", protocol_);
+  }
 
-  void global(ByteView module, ByteView name, size_t at) {
-    if (equals(module, "_codecs") && equals(name, "encode")) {
-      stack_.push_back(Item(Kind::kGlobalEncode));
-    } else if ((equals(module, "__builtin__") || equals(module, "builtins")) && equals(name, "bytes")) {
-      stack_.push_back(Item(Kind::kGlobalBytes));
-    } else {
-      FACEID_CHECK_DATA(false, "pickle refers to a global at offset ", at,
-                        " other than _codecs.encode / bytes; refusing it");
-    }
+  void put(size_t at) {
+    ByteView digits = in_.line();
+    bool ok = digits.size > 0 && digits.size <= 18;
+    for (size_t i = 0; ok && i < digits.size; ++i) ok = digits.data[i] >= '0' && digits.data[i] <= '9';
+    FACEID_CHECK_DATA(ok, "PUT at offset ", at, " needs a decimal memo index");
+    memo(0, at);
+  }
+
+  void global(const std::string& module, const std::string& name, size_t at) {
+    if (module == "_codecs" && name == "encode") return push(Item(Kind::kGlobalEncode), at);
+    if (name == "bytes" && (module == "builtins" || (module == "__builtin__" && protocol_ < 3)))
+      return push(Item(Kind::kGlobalBytes), at);
+    FACEID_CHECK_DATA(false, "pickle refers to a global at offset ", at,
+                      " other than _codecs.encode / bytes; refusing it");
   }
 
   void stack_global(size_t at) {
-    FACEID_CHECK_DATA(stack_.size() >= 2 && stack_[stack_.size() - 1].kind == Kind::kText &&
-                          stack_[stack_.size() - 2].kind == Kind::kText,
-                      "STACK_GLOBAL at offset ", at, " without two names");
-    Item name = std::move(stack_.back());
-    stack_.pop_back();
-    Item module = std::move(stack_.back());
-    stack_.pop_back();
-    auto view = [](const Item& item) {
-      return ByteView{reinterpret_cast<const uint8_t*>(item.text.data()), item.text.size()};
-    };
-    FACEID_CHECK_DATA(module.text_is_latin1 && name.text_is_latin1, "STACK_GLOBAL name at offset ", at, " is not ASCII");
-    global(view(module), view(name), at);
-  }
-
-  void tuple_of(size_t arity, size_t at) {
-    FACEID_CHECK_DATA(stack_.size() >= arity, "TUPLE at offset ", at, " with too few items");
-    for (size_t k = stack_.size() - arity; k < stack_.size(); ++k)
-      FACEID_CHECK_DATA(stack_[k].kind == Kind::kText, "tuple at offset ", at, " holds something other than text");
-    std::vector<Item> items(std::make_move_iterator(stack_.end() - arity), std::make_move_iterator(stack_.end()));
-    stack_.erase(stack_.end() - static_cast<std::ptrdiff_t>(arity), stack_.end());
-    args_ = std::move(items);
-    Item tuple(Kind::kTuple);
-    tuple.arity = arity;
-    stack_.push_back(std::move(tuple));
+    Item name = pop(Kind::kText, "a name", at);
+    Item module = pop(Kind::kText, "a module name", at);
+    // A name with code points above 255 cannot equal an allowed one.
+    if (!module.text_is_latin1 || !name.text_is_latin1) module.text.clear();
+    global(module.text, name.text, at);
   }
 
   void tuple_from_mark(size_t at) {
     size_t mark = stack_.size();
     while (mark > 0 && stack_[mark - 1].kind != Kind::kMark) --mark;
     FACEID_CHECK_DATA(mark > 0, "TUPLE at offset ", at, " without a MARK");
-    size_t arity = stack_.size() - mark;
-    tuple_of(arity, at);
-    // remove the MARK that sat below the tuple
-    stack_.erase(stack_.end() - 2);
+    Item tuple(Kind::kTuple);
+    for (size_t k = mark; k < stack_.size(); ++k) tuple.items.push_back(std::move(stack_[k]));
+    stack_.resize(mark - 1, Item(Kind::kMark));  // drops the items and the mark
+    push(std::move(tuple), at);
+  }
+
+  void tuple2(size_t at) {
+    const size_t n = stack_.size();
+    FACEID_CHECK_DATA(n >= 2 && stack_[n - 1].kind != Kind::kMark && stack_[n - 2].kind != Kind::kMark,
+                      "TUPLE2 at offset ", at, " needs two items above the last mark");
+    Item tuple(Kind::kTuple);
+    tuple.items.push_back(std::move(stack_[n - 2]));
+    tuple.items.push_back(std::move(stack_[n - 1]));
+    stack_.resize(n - 2, Item(Kind::kMark));
+    push(std::move(tuple), at);
   }
 
   void reduce(size_t at) {
-    FACEID_CHECK_DATA(stack_.size() >= 2, "REDUCE at offset ", at, " with an empty stack");
-    Item args = std::move(stack_.back());
+    Item args = pop(Kind::kTuple, "an argument tuple", at);
+    FACEID_CHECK_DATA(!stack_.empty() && (stack_.back().kind == Kind::kGlobalBytes ||
+                                          stack_.back().kind == Kind::kGlobalEncode),
+                      "REDUCE at offset ", at, " without an allowed callable");
+    const Kind callable = stack_.back().kind;
     stack_.pop_back();
-    Item callable = std::move(stack_.back());
-    stack_.pop_back();
-    if (callable.kind == Kind::kGlobalBytes) {
-      FACEID_CHECK_DATA(args.kind == Kind::kEmptyTuple || (args.kind == Kind::kTuple && args.arity == 0),
-                        "bytes() at offset ", at, " called with arguments");
-      return push_bytes(ByteView{});
+    if (callable == Kind::kGlobalBytes) {
+      FACEID_CHECK_DATA(args.items.empty(), "bytes() at offset ", at, " called with arguments");
+      return push_bytes(ByteView{}, at);
     }
-    FACEID_CHECK_DATA(callable.kind == Kind::kGlobalEncode && args.kind == Kind::kTuple && args.arity == 2,
+    FACEID_CHECK_DATA(args.items.size() == 2 && args.items[0].kind == Kind::kText &&
+                          args.items[1].kind == Kind::kText && args.items[1].text_is_latin1 &&
+                          (args.items[1].text == "latin1" || args.items[1].text == "latin-1"),
                       "REDUCE at offset ", at, " is not _codecs.encode(text, 'latin1')");
-    const Item& encoding = args_[1];
-    FACEID_CHECK_DATA(encoding.text == "latin1" || encoding.text == "latin-1",
-                      "_codecs.encode at offset ", at, " with an encoding other than latin1");
-    FACEID_CHECK_DATA(args_[0].text_is_latin1, "_codecs.encode at offset ", at,
+    FACEID_CHECK_DATA(args.items[0].text_is_latin1, "_codecs.encode at offset ", at,
                       ": text has characters beyond latin-1");
-    push_owned_bytes(std::move(args_[0].text));
+    push_owned_bytes(std::move(args.items[0].text), at);
   }
 
   Cursor in_;
   std::string* storage_;
   std::vector<Item> stack_;
-  std::vector<Item> args_;  // the items of the most recent tuple
+  int protocol_ = 0;
 };
 
 }  // namespace
@@ -358,6 +373,7 @@ ByteView parse_kv_record(const uint8_t* data, size_t size, std::string* storage,
   FACEID_CHECK_DATA(key_len <= in.remaining(), "kv record truncated in the key: ", key_len, " bytes announced, ",
                     in.remaining(), " left");
   ByteView key_view = in.take(key_len);
+  text_from_utf8(key_view, 4, /*allow_surrogates=*/false);  // the key must be valid UTF-8
   if (key != nullptr) key->assign(reinterpret_cast<const char*>(key_view.data), key_view.size);
   FACEID_CHECK_DATA(in.remaining() >= 4, "kv record truncated before the value length");
   uint64_t value_len = in.little_endian(4);

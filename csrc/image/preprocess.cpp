@@ -37,7 +37,7 @@ uint16_t float_to_half(float value) {
   return static_cast<uint16_t>(sign | half);
 }
 
-Normalizer::Normalizer(std::array<float, 3> mean, std::array<float, 3> std) {
+Normalizer::Normalizer(std::array<float, 3> mean_, std::array<float, 3> std_) : mean(mean_), std(std_) {
   for (int c = 0; c < 3; ++c) {
     for (int v = 0; v < 256; ++v) {
       f32[c][v] = (static_cast<float>(v) - mean[c]) / std[c];
@@ -57,21 +57,33 @@ inline uint16_t convert<uint16_t>(const Normalizer& norm, int channel, uint8_t v
 template <>
 inline uint8_t convert<uint8_t>(const Normalizer&, int, uint8_t v) { return v; }
 
+// Branch-free inner loops (flip and channel order are template parameters) that the compiler
+// can optimise; values come from the 256-entry tables.
+template <typename T, bool kFlip, bool kBgr>
+void write_row_t(const uint8_t* __restrict row, int width, const Normalizer& norm, T* __restrict r,
+                 T* __restrict g, T* __restrict b) {
+  constexpr int ri = kBgr ? 2 : 0;
+  constexpr int bi = kBgr ? 0 : 2;
+  for (int x = 0; x < width; ++x) {
+    const int xo = kFlip ? width - 1 - x : x;
+    r[xo] = convert<T>(norm, 0, row[3 * x + ri]);
+    g[xo] = convert<T>(norm, 1, row[3 * x + 1]);
+    b[xo] = convert<T>(norm, 2, row[3 * x + bi]);
+  }
+}
+
 template <typename T>
 void write_row(const uint8_t* row, int y, int width, size_t plane, bool flip, bool src_is_bgr,
                const Normalizer& norm, T* out) {
   T* r = out + static_cast<size_t>(y) * width;
   T* g = r + plane;
   T* b = g + plane;
-  const int ri = src_is_bgr ? 2 : 0;
-  const int bi = src_is_bgr ? 0 : 2;
-  for (int x = 0; x < width; ++x) {
-    const uint8_t* px = row + 3 * x;
-    const int xo = flip ? width - 1 - x : x;
-    r[xo] = convert<T>(norm, 0, px[ri]);
-    g[xo] = convert<T>(norm, 1, px[1]);
-    b[xo] = convert<T>(norm, 2, px[bi]);
+  if (flip) {
+    if (src_is_bgr) return write_row_t<T, true, true>(row, width, norm, r, g, b);
+    return write_row_t<T, true, false>(row, width, norm, r, g, b);
   }
+  if (src_is_bgr) return write_row_t<T, false, true>(row, width, norm, r, g, b);
+  write_row_t<T, false, false>(row, width, norm, r, g, b);
 }
 
 }  // namespace

@@ -15,6 +15,8 @@ size_t out_type_size(OutType type);
 // Per-channel (x - mean[c]) / std[c] with channels in RGB order, tabulated for all 256 inputs.
 struct Normalizer {
   Normalizer(std::array<float, 3> mean, std::array<float, 3> std);
+  std::array<float, 3> mean;
+  std::array<float, 3> std;
   float f32[3][256];
   uint16_t f16[3][256];
 };

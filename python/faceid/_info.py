@@ -16,7 +16,7 @@ def _version_of(distribution: str) -> str | None:
 
 def info() -> dict[str, Any]:
     """Versions, native build options and CUDA availability, as a plain dict."""
-    from faceid import __version__, _C
+    from faceid import _C, __version__
 
     build = dict(_C.build_info())
     device_count, why = _C.cuda_status()

@@ -93,14 +93,14 @@ def test_loader_yields_paddle_tensors(train_root: Path) -> None:
     images, labels = batches[0]
     assert isinstance(images, paddle.Tensor) and images.shape == [4, 3, 112, 112]
     assert images.dtype == paddle.float16 and labels.dtype == paddle.int64
-    assert float(images.abs().max()) <= 1.0
+    assert np.abs(images.numpy().astype(np.float32)).max() <= 1.0  # no float16 kernels on CPU
 
 
 def test_corrupt_file_raises_with_its_path(train_root: Path) -> None:
     bad = train_root / "images" / "00000001_0.jpg"
     bad.write_bytes(bad.read_bytes()[:500])
     loader = FaceLoader(FaceDataset.from_folder(train_root), 30, drop_last=False, to_tensor=False)
-    with pytest.raises(CorruptImageError, match="00000001_0.jpg"):
+    with pytest.raises(CorruptImageError, match=r"00000001_0\.jpg"):
         list(loader)
 
 
@@ -132,5 +132,5 @@ def test_synthetic_mode_needs_no_files() -> None:
     loader = FaceLoader(dataset, 16, to_tensor=False)
     images, labels = _epoch(loader)
     assert images.shape == (64, 3, 112, 112) and images.dtype == np.float32
-    assert labels.max() < 7 and -1.0 <= images.min() and images.max() <= 1.0
+    assert labels.max() < 7 and images.min() >= -1.0 and images.max() <= 1.0
     assert images.std() > 0.4  # random pixels, not a constant

@@ -121,7 +121,7 @@ def test_uint8_arrays_round_trip(protocol: int) -> None:
 def test_other_dtypes_are_rejected(protocol: int) -> None:
     for array in (np.zeros(3), np.zeros(3, np.int64), np.array([b"a", 1], dtype=object), np.zeros(3, bool),
                   np.zeros(3, ">u2"), np.zeros(3, [("a", "u1")])):
-        with pytest.raises(UnsafePickleError, match="numpy.dtype is allowed only"):
+        with pytest.raises(UnsafePickleError, match=r"numpy\.dtype is allowed only"):
             restricted_loads(pickle.dumps(array, protocol=protocol), ALLOWED, source="t")
 
 
@@ -135,7 +135,7 @@ def test_bool_arrays_need_allow_bool() -> None:
 
 
 def _reconstruct() -> object:
-    from numpy._core.multiarray import _reconstruct  # noqa: PLC0415
+    from numpy._core.multiarray import _reconstruct
 
     return _reconstruct
 
@@ -144,7 +144,8 @@ def test_reconstruct_with_a_huge_shape_is_rejected() -> None:
     huge = _Reduces(_reconstruct(), (np.ndarray, (10**12,), b"b"))
     with pytest.raises(UnsafePickleError, match=r"_reconstruct is allowed only as"):
         restricted_loads(pickle.dumps(huge, protocol=2), ALLOWED, source="t")
-    shape_lies = _Reduces(_reconstruct(), (np.ndarray, (0,), b"b"), (1, (10**12,), np.dtype("u1"), False, b"abc"))
+    state = (1, (10**12,), np.dtype("u1"), False, b"abc")
+    shape_lies = _Reduces(_reconstruct(), (np.ndarray, (0,), b"b"), state)
     with pytest.raises(UnsafePickleError, match=r"does not match 3 data bytes"):
         restricted_loads(pickle.dumps(shape_lies, protocol=2), ALLOWED, source="t")
 
@@ -163,7 +164,7 @@ def test_crafted_dtype_state_is_rejected() -> None:
 
 
 def test_frombuffer_with_a_lying_shape_is_rejected() -> None:
-    from numpy._core.numeric import _frombuffer  # noqa: PLC0415
+    from numpy._core.numeric import _frombuffer
 
     lying = _Reduces(_frombuffer, (bytearray(b"abc"), np.dtype("u1"), (10**9,), "C"))
     with pytest.raises(UnsafePickleError, match="does not match 3 data bytes"):
@@ -185,3 +186,20 @@ def test_every_truncation_is_an_unsafe_pickle_error() -> None:
     for cut in range(len(data)):
         with pytest.raises(UnsafePickleError, match=r"^cut: "):
             restricted_loads(data[:cut], ALLOWED, source="cut")
+
+
+def test_allowed_globals_cannot_be_mutated() -> None:
+    allowed = {**BYTES_GLOBALS, **numpy_uint8_globals()}
+    for target in (b"c_codecs\nencode\n", b"cbuiltins\nbytes\n", b"cnumpy\nndarray\n", b"cnumpy\ndtype\n"):
+        for state in (b"}", b"(S'__call__'\nI1\nd", b"N}\x86"):
+            with pytest.raises(UnsafePickleError, match="tries to set the state of"):
+                restricted_loads(target + state + b"b.", allowed, source="t")
+
+
+def test_huge_memo_indices_are_rejected_before_the_unpickler_grows_its_memo() -> None:
+    # Plain pickle.loads zero-fills a memo table of 2 * index entries (about 2 GB here).
+    for payload in (b"K\x01r\xff\xff\xff\x07.", b"K\x01p134217727\n.", b"K\x01p99999999999999999999999\n."):
+        with pytest.raises(UnsafePickleError, match="memo index"):
+            restricted_loads(payload, ALLOWED, source="t")
+    assert restricted_loads(b"K\x01r\x03\x00\x00\x00.", ALLOWED, source="t") == 1
+    assert restricted_loads(b"K\x01p3\n.", ALLOWED, source="t") == 1

@@ -33,7 +33,7 @@ class SampleFailure:
 
 
 def _decode_with_opencv(
-    path: str, flip: bool, out: np.ndarray, slot: int, mean: tuple, std: tuple, *, native: bool
+    path: str, flip: bool, out: np.ndarray, slot: int, *, mean: tuple, std: tuple, native: bool
 ) -> str | None:
     """Decode one sample with OpenCV into ``out[slot]``; returns the reason on failure, else None.
 
@@ -79,7 +79,9 @@ class PythonBatchReader:
     def submit(self, indices: np.ndarray, flips: np.ndarray, out: np.ndarray) -> DoneRead:
         failures = []
         for slot, (index, flip) in enumerate(zip(indices.tolist(), flips.tolist())):
-            reason = _decode_with_opencv(self.paths[index], bool(flip), out, slot, self.mean, self.std, native=False)
+            reason = _decode_with_opencv(
+                self.paths[index], bool(flip), out, slot, mean=self.mean, std=self.std, native=False
+            )
             if reason is not None:
                 failures.append(SampleFailure(slot, index, self.paths[index], reason))
         return DoneRead(out, failures)
@@ -134,7 +136,7 @@ class NativeBatchReader:
         return _NativeRead(self, self._decoder.submit(indices, flips, out), indices, flips)
 
     def decode_slow(self, index: int, flip: bool, out: np.ndarray, slot: int) -> str | None:
-        return _decode_with_opencv(self.paths[index], flip, out, slot, self.mean, self.std, native=True)
+        return _decode_with_opencv(self.paths[index], flip, out, slot, mean=self.mean, std=self.std, native=True)
 
 
 def make_batch_reader(

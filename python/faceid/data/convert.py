@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+from faceid.data.images import sniff_format
 from faceid.data.kvbin import read_kv_file, write_kv_file
 from faceid.data.label_file import LabelEntry, read_label_file, write_label_file
 from faceid.data.recordio import RecordIOReader, image_record_keys, iter_image_records
@@ -34,16 +35,15 @@ VERIFICATION_SET_NAMES = (
     "lfw.bin", "cfp_fp.bin", "agedb_30.bin", "cfp_ff.bin", "calfw.bin", "cplfw.bin", "vgg2_fp.bin",
 )
 _CANONICAL_SUFFIX = {"jpeg": ".jpg", "png": ".png", "bmp": ".bmp"}
-_SIGNATURES = ((b"\xff\xd8\xff", "jpeg"), (b"\x89PNG\r\n\x1a\n", "png"), (b"BM", "bmp"))
 
 _T = TypeVar("_T")
 
 
 def sniff_image_format(data: bytes, *, source: str) -> str:
-    """``"jpeg"``, ``"png"`` or ``"bmp"`` from the leading magic bytes; ``ValueError`` naming ``source`` else."""
-    for signature, kind in _SIGNATURES:
-        if data.startswith(signature):
-            return kind
+    """``"jpeg"``, ``"png"`` or ``"bmp"`` from magic bytes; else ``ValueError`` naming ``source``."""
+    kind = sniff_format(data)
+    if kind is not None:
+        return kind
     raise ValueError(f"{source}: not a JPEG, PNG or BMP image (starts with {data[:8].hex() or 'nothing'})")
 
 
@@ -111,7 +111,7 @@ def _replace_suffix(path: str, suffix: str) -> str:
 def rewrite_label_file(
     src_label: str | os.PathLike[str], dst_label: str | os.PathLike[str], suffix: str
 ) -> list[LabelEntry]:
-    """Copy a label file, replacing each image path's suffix (e.g. ``.jpg`` -> ``.bin``); return the entries."""
+    """Copy a label file replacing each image path's suffix (``.jpg`` -> ``.bin``); return the entries."""
     if not suffix.startswith(".") or len(suffix) < 2 or any(c in suffix for c in "/\\\t\n\r"):
         raise ValueError(f"suffix must look like '.bin', got {suffix!r}")
     entries = [LabelEntry(_replace_suffix(e.path, suffix), e.label) for e in read_label_file(src_label)]
@@ -123,9 +123,12 @@ def rewrite_label_file(
 
 
 def rec_to_images(
-    root_dir: str | os.PathLike[str], output_dir: str | os.PathLike[str], fmt: str = "jpg", progress: bool = True
+    root_dir: str | os.PathLike[str],
+    output_dir: str | os.PathLike[str],
+    fmt: str = "jpg",
+    progress: bool = True,
 ) -> dict[str, int]:
-    """Convert ``root_dir/train.rec`` (+ ``train.idx``) to ``output_dir/images``, ``label.txt``, ``README.md``.
+    """Convert ``root_dir/train.rec`` + ``train.idx`` to ``output_dir/images``, ``label.txt``, ``README.md``.
 
     ``fmt="jpg"`` writes the encoded bytes as ``images/%08d.jpg`` (the suffix follows the actual format, so a
     PNG record becomes ``.png``); ``fmt="bin"`` writes kv files ``images/%08d.bin`` keyed ``%08d.jpg``.
@@ -156,7 +159,7 @@ def rec_to_images(
 def _progress(items: Iterator[_T], total: int, enabled: bool) -> Iterator[_T]:
     if not enabled:
         return items
-    from tqdm import tqdm  # noqa: PLC0415 (only needed with a progress bar)
+    from tqdm import tqdm
 
     return iter(tqdm(items, total=total, unit="img"))
 

@@ -17,15 +17,12 @@ class CorruptImageError(ValueError):
         self.reason = reason
 
 
+_SIGNATURES = ((b"\xff\xd8\xff", "jpeg"), (b"\x89PNG\r\n\x1a\n", "png"), (b"BM", "bmp"))
+
+
 def sniff_format(data: bytes) -> str | None:
     """'jpeg', 'png' or 'bmp' from the magic bytes, else None."""
-    if data[:3] == b"\xff\xd8\xff":
-        return "jpeg"
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return "png"
-    if data[:2] == b"BM":
-        return "bmp"
-    return None
+    return next((kind for signature, kind in _SIGNATURES if data.startswith(signature)), None)
 
 
 def read_image_bytes(path: str | os.PathLike[str]) -> bytes:

@@ -39,7 +39,7 @@ import pickle
 import pickletools
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from faceid.io.atomic import atomic_write_bytes
 
@@ -63,7 +63,6 @@ _SIMPLE_ESCAPES = {
     ord("t"): 0x09, ord("a"): 0x07, ord("b"): 0x08, ord("f"): 0x0C, ord("v"): 0x0B,
 }
 _HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
-_MARK = object()  # the MARK entry on the parser stack
 
 
 class KvBinError(ValueError):
@@ -75,6 +74,16 @@ _COUNTED_TEXT = {0x8C: 1, ord("X"): 4, 0x8D: 8}
 _MEMO_ARG_SIZE = {ord("q"): 1, ord("r"): 4, 0x94: 0}  # BINPUT, LONG_BINPUT, MEMOIZE
 
 
+class _Item(NamedTuple):
+    """A parser stack entry."""
+
+    kind: str  # "mark", "bytes", "str", "global" (value "encode" or "bytes") or "tuple" (of _Item)
+    value: Any
+
+
+_MARK = _Item("mark", None)
+
+
 class _BytesPickleParser:
     """A stack machine over the opcodes listed in the module docstring; see :func:`parse_pickled_bytes`."""
 
@@ -84,7 +93,7 @@ class _BytesPickleParser:
         self.pos = 0
         self.frame_end: int | None = None
         self.proto = 0
-        self.stack: list[object] = []  # _MARK or (kind, value) with kind in bytes/str/global/tuple
+        self.stack: list[_Item] = []
         self.handlers: dict[int, Callable[[int], None]] = {
             0x80: self._proto, 0x95: self._frame, ord("T"): self._binstring, ord("S"): self._string,
             ord("V"): self._unicode, ord("c"): self._global, 0x93: self._stack_global,
@@ -125,8 +134,8 @@ class _BytesPickleParser:
         """The next ``size`` bytes of the opcode that starts at ``at``; never reads past the frame or data."""
         limit = len(self.data) if self.frame_end is None else self.frame_end
         if size > limit - self.pos:
-            where = "data" if self.frame_end is None else f"frame ending at offset {self.frame_end}"
-            self._fail(at, f"opcode needs {size} more bytes at offset {self.pos}, past the end of the {where}")
+            where = "the data" if self.frame_end is None else f"the frame ending at offset {self.frame_end}"
+            self._fail(at, f"opcode needs {size} bytes at offset {self.pos}, past the end of {where}")
         chunk = self.data[self.pos:self.pos + size]
         self.pos += size
         return chunk
@@ -145,23 +154,23 @@ class _BytesPickleParser:
         return self._take(at, end + 1 - self.pos)[:-1]
 
     # --- stack ------------------------------------------------------------------------------------
-    def _push_entry(self, at: int, entry: object) -> None:
+    def _push_entry(self, at: int, entry: _Item) -> None:
         if len(self.stack) >= _MAX_STACK:
             self._fail(at, f"more than {_MAX_STACK} stack entries; not a pickled bytes object")
         self.stack.append(entry)
 
-    def _push(self, at: int, kind: str, value: object) -> None:
-        self._push_entry(at, (kind, value))
+    def _push(self, at: int, kind: str, value: Any) -> None:
+        self._push_entry(at, _Item(kind, value))
 
-    def _pop(self, at: int, kind: str) -> object:
+    def _pop(self, at: int, kind: str) -> Any:
         if not self.stack or self.stack[-1] is _MARK:
             self._fail(at, f"expected a {kind} on the stack, found {'a mark' if self.stack else 'nothing'}")
-        entry_kind, value = self.stack.pop()  # type: ignore[misc]
-        if entry_kind != kind:
-            self._fail(at, f"expected a {kind} on the stack, found a {entry_kind}")
-        return value
+        item = self.stack.pop()
+        if item.kind != kind:
+            self._fail(at, f"expected a {kind} on the stack, found a {item.kind}")
+        return item.value
 
-    def _pop_to_mark(self, at: int) -> tuple[object, ...]:
+    def _pop_to_mark(self, at: int) -> tuple[_Item, ...]:
         if _MARK not in self.stack:
             self._fail(at, "TUPLE without a preceding MARK")
         index = len(self.stack) - 1 - self.stack[::-1].index(_MARK)
@@ -296,22 +305,23 @@ class _BytesPickleParser:
         self._push(at, "tuple", self._pop_to_mark(at))
 
     def _tuple2(self, at: int) -> None:
-        second = self.stack.pop() if self.stack and self.stack[-1] is not _MARK else None
-        first = self.stack.pop() if self.stack and self.stack[-1] is not _MARK else None
-        if first is None or second is None:
+        if len(self.stack) < 2 or _MARK in self.stack[-2:]:
             self._fail(at, "TUPLE2 needs two items above the last mark")
+        second = self.stack.pop()
+        first = self.stack.pop()
         self._push(at, "tuple", (first, second))
 
     def _reduce(self, at: int) -> None:
         args = self._pop(at, "tuple")
         func = self._pop(at, "global")
-        kinds = tuple(kind for kind, _value in args)  # type: ignore[misc]
+        kinds = tuple(item.kind for item in args)
         if func == "bytes" and not args:
             self._push(at, "bytes", b"")
-        elif func == "encode" and kinds == ("str", "str") and args[1][1] in ("latin1", "latin-1"):  # type: ignore[index]
-            self._push(at, "bytes", self._latin1(at, args[0][1]))  # type: ignore[index]
+        elif func == "encode" and kinds == ("str", "str") and args[1].value in ("latin1", "latin-1"):
+            self._push(at, "bytes", self._latin1(at, args[0].value))
         else:
-            self._fail(at, f"REDUCE allows only bytes() and _codecs.encode(text, 'latin1'), got {func}{kinds}")
+            allowed = "bytes() and _codecs.encode(text, 'latin1')"
+            self._fail(at, f"REDUCE allows only {allowed}, got {func}{kinds}")
 
     def _latin1(self, at: int, text: str) -> bytes:
         try:
@@ -331,15 +341,14 @@ class _BytesPickleParser:
             self._fail(at, "memo opcode with no item above the last mark")
 
     def _stop(self, at: int) -> bytes:
-        if len(self.stack) != 1 or self.stack[0] is _MARK or self.stack[0][0] != "bytes":  # type: ignore[index]
+        if len(self.stack) != 1 or self.stack[0].kind != "bytes":
             self._fail(at, f"STOP must leave exactly one bytes object, stack holds {self._describe_stack()}")
         if self.pos != len(self.data):
             self._fail(self.pos, f"{len(self.data) - self.pos} trailing bytes after STOP")
-        return self.stack[0][1]  # type: ignore[index,return-value]
+        return self.stack[0].value
 
     def _describe_stack(self) -> str:
-        kinds = ["mark" if entry is _MARK else entry[0] for entry in self.stack]  # type: ignore[index]
-        return "[" + ", ".join(kinds) + "]"
+        return "[" + ", ".join(item.kind for item in self.stack) + "]"
 
 
 def parse_pickled_bytes(payload: bytes, *, source: str) -> bytes:

@@ -54,8 +54,8 @@ def read_label_file(path: str | os.PathLike[str]) -> list[LabelEntry]:
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not valid UTF-8 at byte {exc.start}") from None
     entries = []
-    for lineno, line in enumerate(text.split("\n"), start=1):
-        line = line.rstrip("\r")
+    for lineno, raw_line in enumerate(text.split("\n"), start=1):
+        line = raw_line.rstrip("\r")
         if line.strip():
             entries.append(_parse_line(line, f"{path}:{lineno}"))
     return entries
@@ -85,7 +85,9 @@ def write_label_file(path: str | os.PathLike[str], entries: Iterable[tuple[str, 
     lines = []
     for index, (image_path, label) in enumerate(entries):
         if not image_path or any(c in image_path for c in "\t\n\r"):
-            raise ValueError(f"{path}: entry {index}: image path {image_path!r} is empty or has a tab/newline")
+            raise ValueError(
+                f"{path}: entry {index}: image path {image_path!r} is empty or has a tab/newline"
+            )
         if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or label < 0:
             raise ValueError(f"{path}: entry {index}: label must be a non-negative int, got {label!r}")
         lines.append(f"{image_path}\t{int(label)}\n")

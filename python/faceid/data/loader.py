@@ -104,7 +104,7 @@ class FaceLoader:
         )
 
     def __len__(self) -> int:
-        return -(-len(self.indices()) // self.batch_size)
+        return int(-(-len(self.indices()) // self.batch_size))
 
     def _flips(self, count: int) -> np.ndarray:
         # One draw per rank and epoch, independent of the shuffle's generator.

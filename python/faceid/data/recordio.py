@@ -67,10 +67,14 @@ class IRHeader:
     id2: int = 0
 
     def __post_init__(self) -> None:
+        if isinstance(self.label, (list, tuple, np.ndarray)):
+            object.__setattr__(self, "label", tuple(float(value) for value in self.label))
         if isinstance(self.label, tuple):
             if not self.label or self.flag != len(self.label):
-                raise ValueError(f"IRHeader: a vector label needs flag == len(label) > 0, got flag {self.flag} "
-                                 f"for {len(self.label)} values")
+                raise ValueError(
+                    f"IRHeader: a vector label needs flag == len(label) > 0, got flag {self.flag} "
+                    f"for {len(self.label)} values"
+                )
         elif self.flag != 0:
             raise ValueError(f"IRHeader: a scalar label needs flag 0, got {self.flag}")
 
@@ -113,10 +117,12 @@ def encode_record(payload: bytes) -> bytes:
         raise ValueError(f"RecordIO records must be shorter than 2**29 bytes, got {len(payload)}")
     parts = []
     start = 0
-    for offset in range(0, len(payload) - len(payload) % 4, 4):
-        if payload[offset:offset + 4] == _MAGIC_BYTES:
+    offset = payload.find(_MAGIC_BYTES)
+    while offset >= 0:
+        if offset % 4 == 0:  # dmlc checks aligned words only
             parts.append(_part(_FIRST if start == 0 else _MIDDLE, payload[start:offset]))
             start = offset + 4
+        offset = payload.find(_MAGIC_BYTES, offset + (4 if offset % 4 == 0 else 1))
     parts.append(_part(_LAST if start else _WHOLE, payload[start:]))
     padding = b"\0" * (-len(payload) % 4)
     return b"".join(parts) + padding
@@ -177,7 +183,9 @@ class RecordIOReader:
     never cause a large allocation. Errors name the file and the byte offset.
     """
 
-    def __init__(self, rec_path: str | os.PathLike[str], idx_path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, rec_path: str | os.PathLike[str], idx_path: str | os.PathLike[str] | None = None
+    ) -> None:
         self.rec_path = Path(rec_path)
         self._file: BinaryIO = open(self.rec_path, "rb")  # noqa: SIM115 (closed by close())
         self._size = os.fstat(self._file.fileno()).st_size
@@ -217,18 +225,18 @@ class RecordIOReader:
     def _read_at(self, offset: int) -> tuple[bytes, int]:
         """Read the record whose first part starts at ``offset``; return it and the next record's offset."""
         pieces: list[bytes] = []
-        record_start, expect_first = offset, True
+        record_start = offset
         while True:
+            part_start = offset
             cflag, data, offset = self._read_part(offset)
-            if expect_first and cflag not in (_WHOLE, _FIRST):
-                self._fail(offset, f"part with cflag {cflag} where a record must start (cflag 0 or 1)")
-            if not expect_first and cflag not in (_MIDDLE, _LAST):
-                self._fail(offset, f"cflag {cflag} inside the split record that starts at byte {record_start} "
-                                   "(expected 2 or 3)")
+            if part_start == record_start and cflag not in (_WHOLE, _FIRST):
+                self._fail(part_start, f"part with cflag {cflag} where a record must start (cflag 0 or 1)")
+            if part_start != record_start and cflag not in (_MIDDLE, _LAST):
+                self._fail(part_start, f"cflag {cflag} inside the split record that starts at byte "
+                                       f"{record_start} (expected 2 or 3)")
             pieces.append(data)
             if cflag in (_WHOLE, _LAST):
                 return _MAGIC_BYTES.join(pieces), offset
-            expect_first = False
             if offset >= self._size:
                 self._fail(offset, f"file ends inside the split record that starts at byte {record_start}")
 
@@ -348,5 +356,7 @@ def iter_image_records(reader: RecordIOReader) -> Iterator[tuple[int, int, bytes
         header, image = unpack_record(payload, source=f"{reader.rec_path}: record {key}")
         value = header.label[0] if isinstance(header.label, tuple) else header.label
         if not math.isfinite(value) or value != int(value) or value < 0:
-            raise RecordIOError(f"{reader.rec_path}: record {key} has label {value}, not a non-negative integer")
+            raise RecordIOError(
+                f"{reader.rec_path}: record {key} has label {value}, not a non-negative integer"
+            )
         yield key, int(value), image

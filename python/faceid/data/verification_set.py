@@ -42,7 +42,7 @@ class VerificationSet:
 
 
 def load_verification_set(path: str | os.PathLike[str]) -> VerificationSet:
-    """Load and validate a verification set; ``ValueError`` (or its subclass) names the file on any problem."""
+    """Load and validate a verification set; ``ValueError`` (or a subclass) names the file on any problem."""
     path = Path(path)
     loaded = restricted_loads(path.read_bytes(), _ALLOWED_GLOBALS, source=str(path))
     if not isinstance(loaded, (tuple, list)) or len(loaded) != 2:
@@ -70,7 +70,8 @@ def _image_bytes(item: object, index: int, path: Path) -> bytes:
         data = np.asarray(item).tobytes()
     else:
         shape = f" {item.dtype} {item.shape}" if isinstance(item, np.ndarray) else ""
-        raise ValueError(f"{path}: image {index} must be bytes or a uint8 vector, got {type(item).__name__}{shape}")
+        got = f"{type(item).__name__}{shape}"
+        raise ValueError(f"{path}: image {index} must be bytes or a uint8 vector, got {got}")
     if not data:
         raise ValueError(f"{path}: image {index} is empty")
     return data
@@ -101,7 +102,8 @@ def write_verification_set(
     image_list = [_checked_image(image, index) for index, image in enumerate(images)]
     flags = [_checked_flag(flag, index) for index, flag in enumerate(issame)]
     if len(image_list) != 2 * len(flags):
-        raise ValueError(f"{path}: {len(image_list)} images for {len(flags)} pairs (expected {2 * len(flags)})")
+        expected = 2 * len(flags)
+        raise ValueError(f"{path}: {len(image_list)} images for {len(flags)} pairs (expected {expected})")
     atomic_write_bytes(path, pickle.dumps((image_list, flags), protocol=4))
 
 

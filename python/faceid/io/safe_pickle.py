@@ -5,8 +5,8 @@ every global through a caller-supplied mapping instead, and the guarded callable
 arguments that ``pickle`` itself emits for ``bytes`` and for small-itemsize numpy arrays. Anything else raises
 :class:`UnsafePickleError`, which is also raised (chained) for every other kind of malformed pickle.
 
-Loading uses ``encoding="bytes"``: Python 2 ``str`` objects (insightface verification sets written by Python 2)
-come back as ``bytes``.
+Loading uses ``encoding="bytes"``: Python 2 ``str`` objects (e.g. insightface verification sets written by
+Python 2) come back as ``bytes``.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ def restricted_loads(data: bytes, allowed: AllowedGlobals, *, source: str) -> ob
     Before unpickling, every opcode is scanned so that no declared length exceeds the data (the C unpickler
     would otherwise allocate whatever a length field claims).
     """
+    data = bytes(data)
     try:
         _check_opcodes(data)
         return _RestrictedUnpickler(data, allowed).load()
@@ -69,10 +70,60 @@ def restricted_loads(data: bytes, allowed: AllowedGlobals, *, source: str) -> ob
         raise UnsafePickleError(f"{source}: malformed pickle ({type(exc).__name__}: {exc})") from exc
 
 
+_OPCODES = {op.code.encode("latin1")[0]: op for op in pickletools.opcodes}
+# Arguments prefixed by their length: descriptor size code -> (bytes in the length field, signed).
+_LENGTH_FIELDS = {
+    pickletools.TAKEN_FROM_ARGUMENT1: (1, False),
+    pickletools.TAKEN_FROM_ARGUMENT4: (4, True),
+    pickletools.TAKEN_FROM_ARGUMENT4U: (4, False),
+    pickletools.TAKEN_FROM_ARGUMENT8U: (8, False),
+}
+
+
 def _check_opcodes(data: bytes) -> None:
-    """Walk the opcodes up to STOP; ``pickletools`` raises ValueError on any length beyond the data."""
-    for _opcode, _arg, _pos in pickletools.genops(data):
-        pass
+    """Walk the opcodes up to STOP, checking every declared length against the remaining data.
+
+    The C unpickler allocates a bytes object of whatever size a length field claims before reading it;
+    this walk (no decoding, no allocation) rejects such lies first.
+    """
+    pos = 0
+    while pos < len(data):
+        start, op = pos, _OPCODES.get(data[pos])
+        if op is None:
+            raise ValueError(f"unknown opcode {data[pos:pos + 1]!r} at offset {pos}")
+        pos += 1
+        if op.name == "STOP":
+            return
+        size_code = op.arg.n if op.arg is not None else 0
+        if size_code in _LENGTH_FIELDS:
+            width, signed = _LENGTH_FIELDS[size_code]
+            size = int.from_bytes(data[pos:pos + width], "little", signed=signed)
+            pos += width + max(size, 0)
+        elif size_code == pickletools.UP_TO_NEWLINE:  # GLOBAL and INST take two lines
+            for _ in range(2 if op.name in ("GLOBAL", "INST") else 1):
+                newline = data.find(b"\n", pos)
+                pos = newline + 1 if newline >= 0 else len(data) + 1
+        else:
+            pos += size_code
+        if pos > len(data):
+            raise ValueError(f"{op.name} at offset {start} runs past the end of the data")
+        _check_size_argument(op.name, data[start + 1:pos], len(data) - pos, start, len(data))
+    raise ValueError("pickle ends without STOP")
+
+
+def _check_size_argument(name: str, arg: bytes, remaining: int, start: int, total: int) -> None:
+    """FRAME must fit the data; memo indices are bounded by the pickle size.
+
+    The C unpickler grows (and zero-fills) its memo table to twice the largest PUT index, so an 8-byte
+    pickle with ``LONG_BINPUT 0x07ffffff`` would touch 2 GB. Picklers number memo entries from 0, so a real
+    index is always below the number of bytes in the pickle.
+    """
+    if name == "FRAME" and int.from_bytes(arg, "little") > remaining:
+        raise ValueError(f"FRAME at offset {start} is longer than the remaining data")
+    if name == "LONG_BINPUT" and int.from_bytes(arg, "little") > total:
+        raise ValueError(f"LONG_BINPUT at offset {start} has memo index beyond the pickle size")
+    if name == "PUT" and not (arg[:-1].isdigit() and len(arg) <= 20 and int(arg[:-1]) <= total):
+        raise ValueError(f"PUT at offset {start} needs a decimal memo index below the pickle size")
 
 
 # --- bytes --------------------------------------------------------------------------------------------
@@ -82,7 +133,9 @@ def _codecs_encode_guard(*args: Any) -> bytes:
     """``_codecs.encode(text, "latin1")``: how protocols 0-2 store bytes."""
     encoding = args[1] if len(args) == 2 and isinstance(args[1], str) else None
     if not isinstance(args[0] if args else None, str) or encoding not in ("latin1", "latin-1"):
-        raise UnsafePickleError(f"_codecs.encode is allowed only as encode(str, 'latin1'), got {_describe(args)}")
+        raise UnsafePickleError(
+            f"_codecs.encode is allowed only as encode(str, 'latin1'), got {_describe(args)}"
+        )
     try:
         return args[0].encode("latin1")
     except UnicodeEncodeError as exc:
@@ -98,10 +151,30 @@ def _bytes_guard(*args: Any) -> bytes:
     raise UnsafePickleError(f"bytes is allowed only as bytes() or bytes(b'...'), got {_describe(args)}")
 
 
+class _Guard:
+    """An allowed global as the pickle sees it: calls ``func``, and refuses BUILD (no state can be set)."""
+
+    __slots__ = ("_func", "_name")
+
+    def __init__(self, name: str, func: Callable[..., Any]) -> None:
+        self._name = name
+        self._func = func
+
+    def __call__(self, *args: Any) -> Any:
+        return self._func(*args)
+
+    def __setstate__(self, state: Any) -> None:
+        raise UnsafePickleError(f"pickle tries to set the state of {self._name}")
+
+    def __repr__(self) -> str:
+        return f"<guarded {self._name}>"
+
+
+_BYTES_GUARD = _Guard("bytes", _bytes_guard)
 BYTES_GLOBALS: Mapping[tuple[str, str], Callable[..., Any]] = {
-    ("_codecs", "encode"): _codecs_encode_guard,
-    ("__builtin__", "bytes"): _bytes_guard,
-    ("builtins", "bytes"): _bytes_guard,
+    ("_codecs", "encode"): _Guard("_codecs.encode", _codecs_encode_guard),
+    ("__builtin__", "bytes"): _BYTES_GUARD,
+    ("builtins", "bytes"): _BYTES_GUARD,
 }
 
 
@@ -125,7 +198,12 @@ def _describe_one(value: Any, depth: int = 0) -> str:
 
 
 class _NdarrayToken:
-    """Stands in for ``numpy.ndarray`` inside a pickle: usable as ``_reconstruct``'s argument, not callable."""
+    """Stands in for ``numpy.ndarray`` in a pickle: usable as ``_reconstruct``'s argument, not callable."""
+
+    __slots__ = ()
+
+    def __setstate__(self, state: Any) -> None:
+        raise UnsafePickleError("pickle tries to set the state of numpy.ndarray")
 
     def __repr__(self) -> str:
         return "<numpy.ndarray placeholder>"
@@ -141,12 +219,15 @@ class _DtypeToken:
     sub-array shape) that produce inconsistent dtypes and out-of-bounds reads.
     """
 
+    __slots__ = ("dtype",)
+
     def __init__(self, dtype: np.dtype) -> None:
         self.dtype = dtype
 
     def __setstate__(self, state: Any) -> None:
         if not _is_canonical_dtype_state(state):
-            raise UnsafePickleError(f"dtype {self.dtype} has an unexpected pickled state {_describe_one(state)}")
+            got = _describe_one(state)
+            raise UnsafePickleError(f"dtype {self.dtype} has an unexpected pickled state {got}")
 
     def __repr__(self) -> str:
         return f"<dtype placeholder {self.dtype}>"
@@ -176,15 +257,17 @@ class RestrictedArray(np.ndarray):
         if not isinstance(state, tuple) or len(state) not in (4, 5):
             raise UnsafePickleError(f"ndarray state must be a 4- or 5-tuple, got {type(state).__name__}")
         if len(state) == 5:
-            if state[0] != 1:
+            if type(state[0]) is not int or state[0] != 1:
                 raise UnsafePickleError(f"unsupported ndarray state version {_describe_one(state[0])}")
             state = state[1:]
         shape, dtype, is_fortran, raw = state
         shape = _checked_shape(shape)
         if not isinstance(dtype, _DtypeToken):
-            raise UnsafePickleError(f"ndarray dtype must come from an allowed numpy.dtype, got {type(dtype).__name__}")
+            got = type(dtype).__name__
+            raise UnsafePickleError(f"ndarray dtype must come from an allowed numpy.dtype, got {got}")
         if not isinstance(is_fortran, (bool, int)) or is_fortran not in (0, 1):
-            raise UnsafePickleError(f"ndarray is_fortran flag must be a bool, got {_describe_one(is_fortran)}")
+            got = _describe_one(is_fortran)
+            raise UnsafePickleError(f"ndarray is_fortran flag must be a bool, got {got}")
         if not isinstance(raw, bytes):
             raise UnsafePickleError(f"ndarray data must be bytes, got {type(raw).__name__}")
         _check_data(raw, shape, dtype.dtype, "ndarray")
@@ -193,7 +276,8 @@ class RestrictedArray(np.ndarray):
 
 def _checked_shape(shape: Any) -> tuple[int, ...]:
     if not isinstance(shape, tuple) or len(shape) > _MAX_NDIM:
-        raise UnsafePickleError(f"array shape must be a tuple of at most {_MAX_NDIM} ints, got {_describe_one(shape)}")
+        got = _describe_one(shape)
+        raise UnsafePickleError(f"array shape must be a tuple of at most {_MAX_NDIM} ints, got {got}")
     for dim in shape:
         if isinstance(dim, bool) or not isinstance(dim, int) or dim < 0:
             raise UnsafePickleError(f"array shape must hold non-negative ints, got {_describe_one(shape)}")
@@ -202,8 +286,8 @@ def _checked_shape(shape: Any) -> tuple[int, ...]:
 
 def _reconstruct_guard(*args: Any) -> RestrictedArray:
     """``_reconstruct(ndarray, (0,), b'b')``: an empty array that the following BUILD fills in."""
-    ok = len(args) == 3 and args[0] is _NDARRAY and isinstance(args[2], (bytes, str)) and args[2] in (b"b", "b")
-    if not ok or _checked_shape(args[1]) != (0,):
+    typecode = args[2] if len(args) == 3 and isinstance(args[2], (bytes, str)) else None
+    if typecode not in (b"b", "b") or args[0] is not _NDARRAY or _checked_shape(args[1]) != (0,):
         raise UnsafePickleError(
             f"numpy _reconstruct is allowed only as _reconstruct(ndarray, (0,), b'b'), got {_describe(args)}"
         )
@@ -217,7 +301,8 @@ def _make_dtype_guard(allowed: Mapping[str, np.dtype]) -> Callable[..., _DtypeTo
             spec = spec.decode("ascii", "replace")
         flags_ok = all(isinstance(flag, (bool, int)) and flag in (0, 1) for flag in args[1:])
         if not 1 <= len(args) <= 3 or not isinstance(spec, str) or spec not in allowed or not flags_ok:
-            raise UnsafePickleError(f"numpy.dtype is allowed only for {sorted(allowed)}, got {_describe(args)}")
+            got = _describe(args)
+            raise UnsafePickleError(f"numpy.dtype is allowed only for {sorted(allowed)}, got {got}")
         return _DtypeToken(allowed[spec])
 
     return dtype_guard
@@ -234,7 +319,8 @@ def _frombuffer_guard(*args: Any) -> RestrictedArray:
     """``_frombuffer(buf, dtype, shape, order)``: how protocol 5 pickles contiguous arrays."""
     if len(args) != 4 or not isinstance(args[0], (bytes, bytearray)) or not isinstance(args[1], _DtypeToken):
         raise UnsafePickleError(
-            f"numpy _frombuffer is allowed only as _frombuffer(bytes, dtype, shape, order), got {_describe(args)}"
+            "numpy _frombuffer is allowed only as _frombuffer(bytes, dtype, shape, order), "
+            f"got {_describe(args)}"
         )
     buf, dtype, shape, order = args
     shape = _checked_shape(shape)
@@ -260,12 +346,13 @@ def numpy_uint8_globals(*, allow_bool: bool = False) -> dict[tuple[str, str], Ca
     specs = {spec: np.dtype(np.uint8) for spec in _UINT8_SPECS}
     if allow_bool:
         specs.update({spec: np.dtype(np.bool_) for spec in _BOOL_SPECS})
-    dtype_guard = _make_dtype_guard(specs)
+    reconstruct = _Guard("numpy _reconstruct", _reconstruct_guard)
+    frombuffer = _Guard("numpy _frombuffer", _frombuffer_guard)
     table: dict[tuple[str, str], Callable[..., Any]] = {
         ("numpy", "ndarray"): _NDARRAY,  # type: ignore[dict-item]
-        ("numpy", "dtype"): dtype_guard,
+        ("numpy", "dtype"): _Guard("numpy.dtype", _make_dtype_guard(specs)),
     }
     for core in ("numpy.core", "numpy._core"):
-        table[(f"{core}.multiarray", "_reconstruct")] = _reconstruct_guard
-        table[(f"{core}.numeric", "_frombuffer")] = _frombuffer_guard
+        table[(f"{core}.multiarray", "_reconstruct")] = reconstruct
+        table[(f"{core}.numeric", "_frombuffer")] = frombuffer
     return table
