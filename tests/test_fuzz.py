@@ -26,7 +26,9 @@ def test_fuzz_target_finds_nothing(target: str, tmp_path: Path) -> None:
         sys.executable, str(HARNESS), target, str(corpus), f"-runs={RUNS}", "-max_len=4096",
         "-timeout=10", "-rss_limit_mb=1024", f"-artifact_prefix={tmp_path}/", "-seed=1",
     ]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "FACEID_FUZZ_SCRATCH": str(scratch)}
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, check=False)
     tail = "\n".join(result.stderr.splitlines()[-40:])
     assert result.returncode == 0, f"fuzzer found a problem:\n{tail}"

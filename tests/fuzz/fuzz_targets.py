@@ -11,6 +11,7 @@ that folder is empty. Only the documented error types may escape; anything else 
 from __future__ import annotations
 
 import contextlib
+import os
 import pickle
 import sys
 import tempfile
@@ -25,7 +26,8 @@ with atheris.instrument_imports():
     from faceid.data import kvbin, recordio, verification_set
     from faceid.io import safe_pickle
 
-_SCRATCH = Path(tempfile.mkdtemp(prefix="faceid-fuzz-"))
+# Where targets write their input files; the suite points this into its tmp_path.
+_SCRATCH = Path(os.environ.get("FACEID_FUZZ_SCRATCH") or tempfile.mkdtemp(prefix="faceid-fuzz-"))
 
 
 def _small_jpegs() -> list[bytes]:
