@@ -316,7 +316,7 @@ class BytesPickleParser {
     FACEID_CHECK_DATA(mark > 0, "TUPLE at offset ", at, " without a MARK");
     Item tuple(Kind::kTuple);
     for (size_t k = mark; k < stack_.size(); ++k) tuple.items.push_back(std::move(stack_[k]));
-    stack_.resize(mark - 1, Item(Kind::kMark));  // drops the items and the mark
+    stack_.erase(stack_.begin() + static_cast<std::ptrdiff_t>(mark - 1), stack_.end());  // items and mark
     push(std::move(tuple), at);
   }
 
@@ -327,7 +327,7 @@ class BytesPickleParser {
     Item tuple(Kind::kTuple);
     tuple.items.push_back(std::move(stack_[n - 2]));
     tuple.items.push_back(std::move(stack_[n - 1]));
-    stack_.resize(n - 2, Item(Kind::kMark));
+    stack_.erase(stack_.end() - 2, stack_.end());
     push(std::move(tuple), at);
   }
 

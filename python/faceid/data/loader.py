@@ -8,6 +8,7 @@ the same flips. Batches are queued on the native decoder ``prefetch`` deep while
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from collections.abc import Iterator
 from typing import Any
@@ -39,17 +40,26 @@ def shard_indices(
     drop_last: every rank gets the same whole number of batches and the remainder is dropped.
     Otherwise the order is padded by wrapping around so every rank gets ceil(N / W) samples.
     """
-    if not 0 <= rank < world_size:
-        raise ValueError(f"rank must be in [0, {world_size}), got {rank}")
-    if batch_size <= 0:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    _check_rank(rank, world_size)
+    per_rank = samples_per_rank(num_samples, batch_size, world_size=world_size, drop_last=drop_last)
     order = np.random.default_rng((seed, epoch)).permutation(num_samples) if shuffle else np.arange(num_samples)
-    if drop_last:
-        per_rank = (num_samples // (world_size * batch_size)) * batch_size
-    else:
-        per_rank = -(-num_samples // world_size)
+    if not drop_last:
         order = np.resize(order, per_rank * world_size)  # wraps around
     return order[rank * per_rank : (rank + 1) * per_rank]
+
+
+def _check_rank(rank: int, world_size: int) -> None:
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank must be in [0, {world_size}), got {rank}")
+
+
+def samples_per_rank(num_samples: int, batch_size: int, *, world_size: int = 1, drop_last: bool = True) -> int:
+    """How many samples each rank visits per epoch (see :func:`shard_indices`)."""
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    if drop_last:
+        return (num_samples // (world_size * batch_size)) * batch_size
+    return -(-num_samples // world_size)
 
 
 class FaceLoader:
@@ -91,7 +101,8 @@ class FaceLoader:
         self.epoch = 0
         self._reported: set[str] = set()
         self._reader = None if dataset.synthetic else make_batch_reader(dataset.paths, backend, num_threads)
-        shard_indices(len(dataset), batch_size, rank=rank, world_size=world_size)  # validates the arguments
+        _check_rank(rank, world_size)
+        samples_per_rank(len(dataset), batch_size, world_size=world_size)  # checks batch_size
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch whose shuffle and flips the next iteration uses."""
@@ -104,7 +115,10 @@ class FaceLoader:
         )
 
     def __len__(self) -> int:
-        return int(-(-len(self.indices()) // self.batch_size))
+        per_rank = samples_per_rank(
+            len(self.dataset), self.batch_size, world_size=self.world_size, drop_last=self.drop_last
+        )
+        return math.ceil(per_rank / self.batch_size)
 
     def _flips(self, count: int) -> np.ndarray:
         # One draw per rank and epoch, independent of the shuffle's generator.
