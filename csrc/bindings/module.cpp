@@ -17,6 +17,7 @@
 #include "image/jpeg_decode.h"
 #include "image/kvbin.h"
 #include "image/preprocess.h"
+#include "image/preprocess_avx2.h"
 
 namespace py = pybind11;
 using faceid::ArgumentError;
@@ -251,6 +252,7 @@ py::dict build_info() {
   info["libjpeg_turbo_version"] = LIBJPEG_TURBO_VERSION_NUMBER;
 #endif
   info["cuda"] = faceid::cuda::built_with_cuda();
+  info["avx2_kernels"] = faceid::avx2::supported();
   info["compiler"] = std::string(__VERSION__);
   info["sanitizer"] = std::string(FACEID_SANITIZER_NAME);
   return info;

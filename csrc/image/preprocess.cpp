@@ -1,6 +1,9 @@
 #include "image/preprocess.h"
 
 #include <cstring>
+#include <vector>
+
+#include "image/preprocess_avx2.h"
 
 namespace faceid {
 
@@ -44,6 +47,30 @@ Normalizer::Normalizer(std::array<float, 3> mean_, std::array<float, 3> std_) : 
       f16[c][v] = float_to_half(f32[c][v]);
     }
   }
+  if (!avx2::supported()) return;
+  // One row of 256 grey pixels holding every value, pushed through the vector kernel.
+  std::vector<uint8_t> row(256 * 3);
+  for (int v = 0; v < 256; ++v) row[3 * v] = row[3 * v + 1] = row[3 * v + 2] = static_cast<uint8_t>(v);
+  std::vector<float> f(3 * 256);
+  std::vector<uint16_t> h(3 * 256);
+  std::vector<uint8_t> u(3 * 256);
+  avx2::write_blocks(row.data(), 256, 16, false, false, *this, OutType::kFloat32, f.data(), f.data() + 256,
+                     f.data() + 512);
+  avx2::write_blocks(row.data(), 256, 16, false, false, *this, OutType::kFloat16, h.data(), h.data() + 256,
+                     h.data() + 512);
+  avx2::write_blocks(row.data(), 256, 16, false, false, *this, OutType::kUInt8, u.data(), u.data() + 256,
+                     u.data() + 512);
+  bool f32_ok = true, f16_ok = true, u8_ok = true;
+  for (int c = 0; c < 3; ++c) {
+    for (int v = 0; v < 256; ++v) {
+      f32_ok = f32_ok && std::memcmp(&f[256 * c + v], &f32[c][v], sizeof(float)) == 0;
+      f16_ok = f16_ok && h[256 * c + v] == f16[c][v];
+      u8_ok = u8_ok && u[256 * c + v] == v;
+    }
+  }
+  vector_ok[static_cast<int>(OutType::kFloat32)] = f32_ok;
+  vector_ok[static_cast<int>(OutType::kFloat16)] = f16_ok;
+  vector_ok[static_cast<int>(OutType::kUInt8)] = u8_ok;
 }
 
 namespace {
@@ -60,11 +87,11 @@ inline uint8_t convert<uint8_t>(const Normalizer&, int, uint8_t v) { return v; }
 // Branch-free inner loops (flip and channel order are template parameters) that the compiler
 // can optimise; values come from the 256-entry tables.
 template <typename T, bool kFlip, bool kBgr>
-void write_row_t(const uint8_t* __restrict row, int width, const Normalizer& norm, T* __restrict r,
+void write_row_t(const uint8_t* __restrict row, int first, int width, const Normalizer& norm, T* __restrict r,
                  T* __restrict g, T* __restrict b) {
   constexpr int ri = kBgr ? 2 : 0;
   constexpr int bi = kBgr ? 0 : 2;
-  for (int x = 0; x < width; ++x) {
+  for (int x = first; x < width; ++x) {
     const int xo = kFlip ? width - 1 - x : x;
     r[xo] = convert<T>(norm, 0, row[3 * x + ri]);
     g[xo] = convert<T>(norm, 1, row[3 * x + 1]);
@@ -74,16 +101,22 @@ void write_row_t(const uint8_t* __restrict row, int width, const Normalizer& nor
 
 template <typename T>
 void write_row(const uint8_t* row, int y, int width, size_t plane, bool flip, bool src_is_bgr,
-               const Normalizer& norm, T* out) {
+               const Normalizer& norm, OutType type, T* out) {
   T* r = out + static_cast<size_t>(y) * width;
   T* g = r + plane;
   T* b = g + plane;
-  if (flip) {
-    if (src_is_bgr) return write_row_t<T, true, true>(row, width, norm, r, g, b);
-    return write_row_t<T, true, false>(row, width, norm, r, g, b);
+  // Whole blocks of 16 pixels go through the vector kernel when it is exact; the rest stays scalar.
+  int first = 0;
+  if (norm.vector_ok[static_cast<int>(type)]) {
+    first = 16 * (width / 16);
+    avx2::write_blocks(row, width, width / 16, flip, src_is_bgr, norm, type, r, g, b);
   }
-  if (src_is_bgr) return write_row_t<T, false, true>(row, width, norm, r, g, b);
-  write_row_t<T, false, false>(row, width, norm, r, g, b);
+  if (flip) {
+    if (src_is_bgr) return write_row_t<T, true, true>(row, first, width, norm, r, g, b);
+    return write_row_t<T, true, false>(row, first, width, norm, r, g, b);
+  }
+  if (src_is_bgr) return write_row_t<T, false, true>(row, first, width, norm, r, g, b);
+  write_row_t<T, false, false>(row, first, width, norm, r, g, b);
 }
 
 }  // namespace
@@ -92,11 +125,11 @@ void write_row_chw(const uint8_t* row, int y, int width, size_t plane, bool flip
                    const Normalizer& norm, OutType type, void* out) {
   switch (type) {
     case OutType::kFloat32:
-      return write_row(row, y, width, plane, flip, src_is_bgr, norm, static_cast<float*>(out));
+      return write_row(row, y, width, plane, flip, src_is_bgr, norm, type, static_cast<float*>(out));
     case OutType::kFloat16:
-      return write_row(row, y, width, plane, flip, src_is_bgr, norm, static_cast<uint16_t*>(out));
+      return write_row(row, y, width, plane, flip, src_is_bgr, norm, type, static_cast<uint16_t*>(out));
     case OutType::kUInt8:
-      return write_row(row, y, width, plane, flip, src_is_bgr, norm, static_cast<uint8_t*>(out));
+      return write_row(row, y, width, plane, flip, src_is_bgr, norm, type, static_cast<uint8_t*>(out));
   }
 }
 

@@ -19,6 +19,9 @@ struct Normalizer {
   std::array<float, 3> std;
   float f32[3][256];
   uint16_t f16[3][256];
+  // Whether the AVX2 row kernel may serve each output type: the CPU has it and, checked over all 256
+  // inputs per channel when constructed, it reproduces the tables exactly.
+  bool vector_ok[3] = {false, false, false};  // indexed by OutType
 };
 
 // Round-to-nearest-even float -> IEEE half, bit-exact with numpy's astype(np.float16).

@@ -73,13 +73,18 @@ def test_decode_rejects_garbage_and_oversized_images() -> None:
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float16, np.uint8])
 @pytest.mark.parametrize("src_is_bgr", [True, False])
-def test_hwc_to_chw_equals_numpy_reference(dtype: type, src_is_bgr: bool) -> None:
-    rng = np.random.default_rng(1)
-    images = rng.integers(0, 256, (6, 11, 13, 3), dtype=np.uint8)
-    flips = rng.integers(0, 2, 6).astype(bool)
-    ours = hwc_to_chw(images, flips, dtype=dtype, src_is_bgr=src_is_bgr)
-    reference = hwc_to_chw_reference(images, flips, dtype=dtype, src_is_bgr=src_is_bgr)
-    assert ours.dtype == reference.dtype and ours.shape == (6, 3, 11, 13)
+@pytest.mark.parametrize("width", [13, 16, 50, 112], ids=lambda w: f"w{w}")  # scalar only, vector, both
+@pytest.mark.parametrize(
+    ("mean", "std"), [((127.5,) * 3, (127.5,) * 3), ((123.675, 116.28, 103.53), (58.395, 57.12, 57.375))]
+)
+def test_hwc_to_chw_equals_numpy_reference(dtype: type, src_is_bgr: bool, width: int, mean, std) -> None:
+    rng = np.random.default_rng(width)
+    images = rng.integers(0, 256, (6, 11, width, 3), dtype=np.uint8)
+    images[0, 0, :, :] = np.arange(width * 3).reshape(width, 3) % 256  # every value somewhere
+    flips = np.array([1, 0, 1, 1, 0, 0], dtype=bool)
+    ours = hwc_to_chw(images, flips, dtype=dtype, src_is_bgr=src_is_bgr, mean=mean, std=std)
+    reference = hwc_to_chw_reference(images, flips, dtype=dtype, src_is_bgr=src_is_bgr, mean=mean, std=std)
+    assert ours.dtype == reference.dtype and ours.shape == (6, 3, 11, width)
     assert ours.tobytes() == reference.tobytes()
 
 

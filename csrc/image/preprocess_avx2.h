@@ -1,0 +1,20 @@
+// AVX2/FMA/F16C version of the row kernel in preprocess.cpp, chosen at run time. Its results must
+// equal the 256-entry tables bit for bit; Normalizer checks that for every input value before use.
+#pragma once
+
+#include <cstdint>
+
+#include "image/preprocess.h"
+
+namespace faceid::avx2 {
+
+// The CPU runs AVX2, FMA and F16C.
+bool supported();
+
+// Pixels [0, 16 * blocks) of one interleaved row into the planes r, g, b (each `width` long), flipped
+// (pixel x to width - 1 - x) when `flip`. Float32 is (x - mean) / std computed as a product with an
+// FMA correction; float16 is that value rounded by the hardware; uint8 copies.
+void write_blocks(const uint8_t* row, int width, int blocks, bool flip, bool src_is_bgr, const Normalizer& norm,
+                  OutType type, void* r, void* g, void* b);
+
+}  // namespace faceid::avx2
