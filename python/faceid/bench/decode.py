@@ -37,9 +37,11 @@ def cv2_decode_pass(blobs: Sequence[np.ndarray]) -> Callable[[], int]:
     return run
 
 
-def reader_pass(reader: NativeBatchReader | PythonBatchReader, count: int, batch_size: int) -> Callable[[], int]:
-    """Decode every image into float32 batches through ``reader`` (files read from disk)."""
-    out = np.empty((batch_size, 3, 112, 112), dtype=np.float32)
+def reader_pass(
+    reader: NativeBatchReader | PythonBatchReader, count: int, batch_size: int, dtype: type = np.float32
+) -> Callable[[], int]:
+    """Decode every image into ``dtype`` batches through ``reader`` (files read from disk)."""
+    out = np.empty((batch_size, 3, 112, 112), dtype=dtype)
     flips = np.random.default_rng(0).integers(0, 2, count).astype(np.uint8)
 
     def run() -> int:
@@ -64,6 +66,9 @@ def run_decode_benchmark(paths: Sequence[Path], *, batch_size: int = 128, repeat
         "numpy pipeline (cv2 + flip + normalise + CHW)": reader_pass(PythonBatchReader(paths), len(paths), batch_size),
         "faceid native, 1 thread": reader_pass(NativeBatchReader(paths, 1), len(paths), batch_size),
         "faceid native, 2 threads": reader_pass(NativeBatchReader(paths, 2), len(paths), batch_size),
+        "faceid native, 1 thread, uint8 output (no normalise)": reader_pass(
+            NativeBatchReader(paths, 1), len(paths), batch_size, np.uint8
+        ),
     }
     rates = {name: _best_rate(run, repeats) for name, run in passes.items()}
     names = list(rates)
@@ -73,6 +78,7 @@ def run_decode_benchmark(paths: Sequence[Path], *, batch_size: int = 128, repeat
             "native_1t_vs_numpy": round(rates[names[2]] / rates[names[1]], 3),
             "native_1t_vs_cv2_decode": round(rates[names[2]] / rates[names[0]], 3),
             "native_2t_vs_1t": round(rates[names[3]] / rates[names[2]], 3),
+            "native_1t_uint8_vs_cv2_decode": round(rates[names[4]] / rates[names[0]], 3),
         },
         "images": len(paths),
         "batch_size": batch_size,
