@@ -83,6 +83,32 @@ def test_loader_batches_are_reproducible_and_backend_independent(train_root: Pat
     assert _epoch(again)[0].tobytes() != native_images.tobytes()
 
 
+def test_iterate_from_a_batch_resumes_the_epoch_exactly(train_root: Path) -> None:
+    loader = FaceLoader(FaceDataset.from_folder(train_root), 4, seed=2, to_tensor=False, prefetch=1)
+    loader.set_epoch(3)
+    full = [(x.copy(), y.copy()) for x, y in loader]
+    tail = [(x.copy(), y.copy()) for x, y in loader.iterate(start_batch=5)]
+    assert len(full) == 7 and len(tail) == 2
+    for (x, y), (tx, ty) in zip(full[5:], tail):
+        assert x.tobytes() == tx.tobytes() and np.array_equal(y, ty)
+    assert list(loader.iterate(start_batch=7)) == []
+    with pytest.raises(ValueError, match=r"start_batch must lie in \[0, 7\], got 8"):
+        next(loader.iterate(start_batch=8))
+
+
+def test_global_batches_and_flips_do_not_depend_on_the_world_size(train_root: Path) -> None:
+    dataset = FaceDataset.from_folder(train_root)
+    one = [(x.copy(), y.copy()) for x, y in FaceLoader(dataset, 6, seed=4, to_tensor=False)]
+    ranks = [
+        [(x.copy(), y.copy()) for x, y in FaceLoader(dataset, 2, rank=r, world_size=3, seed=4, to_tensor=False)]
+        for r in range(3)
+    ]
+    assert len(one) == 5 and all(len(batches) == 5 for batches in ranks)
+    for k, (images, labels) in enumerate(one):
+        assert np.concatenate([ranks[r][k][0] for r in range(3)]).tobytes() == images.tobytes()
+        assert np.array_equal(np.concatenate([ranks[r][k][1] for r in range(3)]), labels)
+
+
 def test_loader_yields_paddle_tensors(train_root: Path) -> None:
     import paddle
 

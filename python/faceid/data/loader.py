@@ -37,15 +37,23 @@ def shard_indices(
 ) -> np.ndarray:
     """The sample indices rank ``rank`` visits in ``epoch``, in order.
 
-    drop_last: every rank gets the same whole number of batches and the remainder is dropped.
-    Otherwise the order is padded by wrapping around so every rank gets ceil(N / W) samples.
+    drop_last: global batch ``k`` is items ``[k*B*W, (k+1)*B*W)`` of the epoch's permutation and rank ``r``
+    takes its ``r``-th slice of ``B``, so the global batches do not depend on the world size (W ranks of B
+    see what one process of W*B sees); the remainder is dropped. Otherwise each rank takes a contiguous
+    ``ceil(N / W)`` of the order, padded by wrapping around.
     """
+    order = np.random.default_rng((seed, epoch)).permutation(num_samples) if shuffle else np.arange(num_samples)
+    return order[_rank_positions(num_samples, batch_size, rank, world_size, drop_last)]
+
+
+def _rank_positions(num_samples: int, batch_size: int, rank: int, world_size: int, drop_last: bool) -> np.ndarray:
+    """Positions in the epoch's order that rank ``rank`` visits (see :func:`shard_indices`)."""
     _check_rank(rank, world_size)
     per_rank = samples_per_rank(num_samples, batch_size, world_size=world_size, drop_last=drop_last)
-    order = np.random.default_rng((seed, epoch)).permutation(num_samples) if shuffle else np.arange(num_samples)
-    if not drop_last:
-        order = np.resize(order, per_rank * world_size)  # wraps around
-    return order[rank * per_rank : (rank + 1) * per_rank]
+    if drop_last:
+        grid = np.arange(per_rank * world_size).reshape(-1, world_size, batch_size)
+        return grid[:, rank, :].ravel()
+    return np.arange(rank * per_rank, (rank + 1) * per_rank) % num_samples
 
 
 def _check_rank(rank: int, world_size: int) -> None:
@@ -120,21 +128,29 @@ class FaceLoader:
         )
         return math.ceil(per_rank / self.batch_size)
 
-    def _flips(self, count: int) -> np.ndarray:
-        # One draw per rank and epoch, independent of the shuffle's generator.
-        rng = np.random.default_rng((self.seed, self.epoch, self.rank, 1))
-        return (rng.random(count) < 0.5).astype(np.uint8)
+    def _flips(self) -> np.ndarray:
+        # One draw per epoch position, independent of the shuffle's generator and of the world size.
+        rng = np.random.default_rng((self.seed, self.epoch, 1))
+        flips = (rng.random(len(self.dataset)) < 0.5).astype(np.uint8)
+        positions = _rank_positions(len(self.dataset), self.batch_size, self.rank, self.world_size, self.drop_last)
+        return flips[positions]
 
     def __iter__(self) -> Iterator[tuple[Any, Any]]:
+        return self.iterate()
+
+    def iterate(self, start_batch: int = 0) -> Iterator[tuple[Any, Any]]:
+        """This epoch's batches from batch ``start_batch`` on (resuming mid-epoch reads nothing before it)."""
         order = self.indices()
-        flips = self._flips(len(order))
-        starts = range(0, len(order), self.batch_size)
+        flips = self._flips()
+        if not 0 <= start_batch <= len(self):
+            raise ValueError(f"start_batch must lie in [0, {len(self)}], got {start_batch}")
+        starts = range(start_batch * self.batch_size, len(order), self.batch_size)
         ring = [self._new_buffer() for _ in range(self.prefetch + 1)]
         pending: deque = deque()
-        for k, start in enumerate(starts):
-            stop = start + self.batch_size
+        for i, start in enumerate(starts):
+            k, stop = start_batch + i, start + self.batch_size
             pending.append((k, order[start:stop], self._submit(order[start:stop], flips[start:stop], ring, k)))
-            if len(pending) <= self.prefetch and k + 1 < len(starts):
+            if len(pending) <= self.prefetch and i + 1 < len(starts):
                 continue
             yield self._finish(*pending.popleft())
         while pending:
