@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from faceid import __version__
-from faceid.cli import bench, data
+from faceid.cli import bench, data, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     groups.required = True
     data.register(groups)
     bench.register(groups)
+    train.register(groups)
     info = groups.add_parser("info", help="versions, native build and CUDA status")
     info.set_defaults(handler=_print_info)
     return parser

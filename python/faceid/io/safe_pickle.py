@@ -24,6 +24,7 @@ __all__ = [
     "BYTES_GLOBALS",
     "RestrictedArray",
     "UnsafePickleError",
+    "numpy_float32_globals",
     "numpy_uint8_globals",
     "restricted_loads",
 ]
@@ -213,7 +214,7 @@ _NDARRAY = _NdarrayToken()
 
 
 class _DtypeToken:
-    """Stands in for a one-byte numpy dtype; its BUILD state must be numpy's canonical one.
+    """Stands in for an allowed builtin numpy dtype; its BUILD state must be numpy's canonical one.
 
     A real ``numpy.dtype`` is never handed to the pickle: ``dtype.__setstate__`` accepts states (e.g. a huge
     sub-array shape) that produce inconsistent dtypes and out-of-bounds reads.
@@ -225,7 +226,7 @@ class _DtypeToken:
         self.dtype = dtype
 
     def __setstate__(self, state: Any) -> None:
-        if not _is_canonical_dtype_state(state):
+        if not _is_canonical_dtype_state(state, self.dtype):
             got = _describe_one(state)
             raise UnsafePickleError(f"dtype {self.dtype} has an unexpected pickled state {got}")
 
@@ -233,17 +234,18 @@ class _DtypeToken:
         return f"<dtype placeholder {self.dtype}>"
 
 
-def _is_canonical_dtype_state(state: Any) -> bool:
-    """numpy's state for a builtin one-byte dtype: ``(3, '|', None, None, None, -1, -1, 0)``."""
+def _is_canonical_dtype_state(state: Any, dtype: np.dtype) -> bool:
+    """numpy's state for a builtin dtype: ``(3, '|', None, None, None, -1, -1, 0)`` (``'<'`` if multi-byte)."""
     if not isinstance(state, tuple) or len(state) != 8:
         return False
     version, byteorder, subarray, names, fields, elsize, alignment, flags = state
     ints = (version, elsize, alignment, flags)
     if not all(type(value) is int for value in ints) or not isinstance(byteorder, (str, bytes)):
         return False
+    order = ("|", b"|") if dtype.itemsize == 1 else ("<", b"<")
     return (
-        version == 3 and byteorder in ("|", b"|") and subarray is None and names is None and fields is None
-        and elsize in (-1, 1) and alignment in (-1, 1) and flags == 0
+        version == 3 and byteorder in order and subarray is None and names is None and fields is None
+        and elsize in (-1, dtype.itemsize) and alignment in (-1, dtype.alignment) and flags == 0
     )
 
 
@@ -309,7 +311,7 @@ def _make_dtype_guard(allowed: Mapping[str, np.dtype]) -> Callable[..., _DtypeTo
 
 
 def _check_data(raw: bytes | bytearray, shape: tuple[int, ...], dtype: np.dtype, what: str) -> None:
-    if math.prod(shape) != len(raw):
+    if math.prod(shape) * dtype.itemsize != len(raw):
         raise UnsafePickleError(f"{what}: shape {shape} does not match {len(raw)} data bytes")
     if dtype == np.bool_ and raw.translate(None, b"\x00\x01"):
         raise UnsafePickleError(f"{what}: bool array holds bytes other than 0 and 1")
@@ -333,6 +335,7 @@ def _frombuffer_guard(*args: Any) -> RestrictedArray:
 
 _UINT8_SPECS = ("u1", "|u1", "uint8", "B")
 _BOOL_SPECS = ("b1", "|b1", "bool", "?")
+_FLOAT32_SPECS = ("f4", "<f4", "float32")
 
 
 def numpy_uint8_globals(*, allow_bool: bool = False) -> dict[tuple[str, str], Callable[..., Any]]:
@@ -346,6 +349,15 @@ def numpy_uint8_globals(*, allow_bool: bool = False) -> dict[tuple[str, str], Ca
     specs = {spec: np.dtype(np.uint8) for spec in _UINT8_SPECS}
     if allow_bool:
         specs.update({spec: np.dtype(np.bool_) for spec in _BOOL_SPECS})
+    return _numpy_globals(specs)
+
+
+def numpy_float32_globals() -> dict[tuple[str, str], Callable[..., Any]]:
+    """Like :func:`numpy_uint8_globals`, for little-endian float32 arrays only (e.g. saved weights)."""
+    return _numpy_globals({spec: np.dtype("<f4") for spec in _FLOAT32_SPECS})
+
+
+def _numpy_globals(specs: dict[str, np.dtype]) -> dict[tuple[str, str], Callable[..., Any]]:
     reconstruct = _Guard("numpy _reconstruct", _reconstruct_guard)
     frombuffer = _Guard("numpy _frombuffer", _frombuffer_guard)
     table: dict[tuple[str, str], Callable[..., Any]] = {

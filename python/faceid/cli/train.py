@@ -1,0 +1,100 @@
+"""`faceid train`: the seed's flags over a typed config, presets and ``--set key=value`` overrides."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import fields
+from typing import get_type_hints
+
+# Extra spellings accepted on the command line (the seed's v2 names).
+_FLAG_ALIASES = {
+    "network": ["--backbone"],
+    "synthetic": ["--use_synthetic_dataset"],
+    "val_interval": ["--validation_interval_step"],
+    "log_interval": ["--log_interval_step"],
+}
+
+
+def register(groups: argparse._SubParsersAction) -> None:
+    from faceid.train.config import TrainConfig
+
+    parser = groups.add_parser(
+        "train",
+        help="train an ArcFace-family model",
+        description="Train on a label.txt training set. Every flag overrides the preset chosen by --config. "
+        "Several processes: python -m paddle.distributed.launch --nproc_per_node N $(which faceid) train ... "
+        "or faceid train --nproc_per_node N / --gpus 0,1,...",
+    )
+    parser.add_argument(
+        "--config",
+        "--config_file",
+        default="base",
+        help="preset: base, ms1mv2_mobileface, ms1mv3_r50, ms1mv3_r100, v1_mobileface",
+    )
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key")
+    parser.add_argument("--gpus", default=None, help="launch one process per listed GPU (e.g. 0,1,2,3)")
+    parser.add_argument("--nproc_per_node", type=int, default=0, help="launch N processes on this machine")
+    hints = get_type_hints(TrainConfig)
+    for item in fields(TrainConfig):
+        kind = hints[item.name]
+        metavar = "N" if kind is int else "X" if kind is float else "LIST" if "tuple" in str(kind) else None
+        parser.add_argument(
+            f"--{item.name}",
+            *_FLAG_ALIASES.get(item.name, []),
+            dest=item.name,
+            default=None,
+            metavar=metavar,
+            help=f"(default from the preset: {item.default!r})",
+        )
+    parser.set_defaults(handler=_train)
+
+
+def _config_from_args(args: argparse.Namespace):
+    from faceid.train.config import TrainConfig, apply_overrides, load_preset
+
+    config = load_preset(args.config)
+    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None}
+    config = apply_overrides(config, given)
+    return apply_overrides(config, list(args.set))
+
+
+def _relaunch(args: argparse.Namespace, argv: list[str]) -> int:
+    """Re-run this command under ``paddle.distributed.launch`` with one process per GPU / per ``nproc``."""
+    launcher = [sys.executable, "-m", "paddle.distributed.launch", "--log_dir", os.path.join(args.output or ".", "log")]
+    if args.gpus:
+        launcher += ["--gpus", args.gpus]
+    else:
+        launcher += ["--nproc_per_node", str(args.nproc_per_node)]
+    entry = shutil.which("faceid") or os.path.join(os.path.dirname(os.path.dirname(__file__)), "__main__.py")
+    rest, skip = [], False
+    for token in argv:
+        if skip:
+            skip = False
+            continue
+        if token in ("--gpus", "--nproc_per_node"):
+            skip = True
+            continue
+        if token.startswith(("--gpus=", "--nproc_per_node=")):
+            continue
+        rest.append(token)
+    return subprocess.call([*launcher, entry, *rest])
+
+
+def _train(args: argparse.Namespace) -> int:
+    launching = (args.gpus or args.nproc_per_node > 1) and "PADDLE_TRAINER_ID" not in os.environ
+    if launching:
+        argv = sys.argv[1:]
+        return _relaunch(args, argv[argv.index("train") :])
+    from faceid.train.engine import train
+
+    try:
+        config = _config_from_args(args)
+    except ValueError as error:
+        print(f"faceid train: {error}", file=sys.stderr)
+        return 2
+    result = train(config)
+    return 0 if result.state.global_step > 0 else 1
