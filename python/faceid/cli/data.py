@@ -32,6 +32,18 @@ def register(groups: argparse._SubParsersAction) -> None:
     from_rec.add_argument("--format", choices=["jpg", "bin"], default="jpg", help="write images or kv .bin files")
     from_rec.set_defaults(handler=_from_rec)
 
+    synth = commands.add_parser("synth", help="write a synthetic face-identity training set (+ verification pairs)")
+    synth.add_argument("--output", required=True, help="folder to write images/, label.txt and VAL_NAME.bin into")
+    synth.add_argument("--identities", type=int, default=300, help="training identities (labels 0..N-1)")
+    synth.add_argument("--samples", type=int, default=30, help="images per training identity")
+    synth.add_argument("--val_pairs", type=int, default=1000, help="verification pairs of unseen identities (0: none)")
+    synth.add_argument("--val_name", default="lfw", help="verification set file stem")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--format", choices=["bin", "jpg"], default="bin", help="kv .bin files or plain .jpg files")
+    synth.add_argument("--num_workers", type=int, default=None, help="writer threads (default: CPU count, <= 8)")
+    synth.add_argument("--no_progress", action="store_true")
+    synth.set_defaults(handler=_synth)
+
 
 def _check(args: argparse.Namespace) -> int:
     from faceid.data.check import check_dataset
@@ -66,4 +78,26 @@ def _from_rec(args: argparse.Namespace) -> int:
     stats = rec_to_images(args.root_dir, args.output_dir, fmt=args.format)
     print(f"num_image: {stats['num_image']}")
     print(f"num_classes: {stats['num_classes']}")
+    return 0
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from faceid.data.synthetic_faces import write_training_set
+
+    summary = write_training_set(
+        args.output,
+        num_identities=args.identities,
+        samples_per_identity=args.samples,
+        seed=args.seed,
+        fmt=args.format,
+        val_pairs=args.val_pairs,
+        val_name=args.val_name,
+        progress=not args.no_progress,
+        num_threads=args.num_workers,
+    )
+    print(f"num_image: {summary['num_images']}")
+    print(f"num_classes: {summary['num_identities']}")
+    if summary["val_file"]:
+        print(f"verification: {summary['val_file']} ({summary['val_pairs']} pairs, {summary['val_genuine']} genuine)")
+    print(f"seconds: {summary['seconds']:.1f}")
     return 0
