@@ -230,9 +230,13 @@ def _after_step(run: _Run, loss: float, lr: float) -> None:
         run.writer.add("lr", lr, state.global_step)
         run.writer.add("throughput", run.meter.last_speed, state.global_step)
     if config.do_validation_while_train and state.global_step % config.val_interval == 0:
-        for name, accuracy in run.validator.run(run.model, state.global_step).items():
-            run.writer.add(f"accuracy/{name}", accuracy, state.global_step)
-        state.highest = dict(run.validator.highest)
+        _validate(run)
+
+
+def _validate(run: _Run) -> None:
+    for name, accuracy in run.validator.run(run.model, run.state.global_step).items():
+        run.writer.add(f"accuracy/{name}", accuracy, run.state.global_step)
+    run.state.highest = dict(run.validator.highest)
 
 
 def _save(run: _Run, epoch: int) -> Path:
@@ -260,6 +264,7 @@ def _loop(run: _Run) -> Path | None:
     state, plan = run.state, run.plan
     stop_at = min(plan.total_steps, run.config.max_steps or plan.total_steps)
     checkpoint = None
+    validated_at_end = run.config.do_validation_while_train and stop_at % run.config.val_interval == 0
     while state.global_step < stop_at and state.epoch < plan.total_epoch:
         run.loader.set_epoch(state.epoch)
         for images, labels in run.loader.iterate(state.step_in_epoch):
@@ -270,6 +275,8 @@ def _loop(run: _Run) -> Path | None:
             if state.global_step >= stop_at:
                 break
         epoch = state.epoch
+        if state.global_step >= stop_at and run.config.do_validation_while_train and not validated_at_end:
+            _validate(run)  # the last step was not a validation step: score the final weights once
         if state.step_in_epoch >= len(run.loader):
             state.epoch, state.step_in_epoch = epoch + 1, 0
         checkpoint = _save(run, epoch)
