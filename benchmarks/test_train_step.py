@@ -24,6 +24,9 @@ CASES = [
 ]
 _ROWS: list[dict] = []
 
+# Paddle's own dy2static warns about Tensor.place while it builds the program (not our code).
+pytestmark = pytest.mark.filterwarnings("ignore:Tensor do not have 'place' interface:UserWarning")
+
 
 @pytest.mark.benchmark(group="train-step")
 @pytest.mark.parametrize(("network", "mode", "data"), CASES)

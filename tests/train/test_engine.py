@@ -194,3 +194,43 @@ def test_two_gloo_processes_equal_one_process_on_the_same_global_batch(train_dir
     joined = np.concatenate([s["weight"] for s in shards], axis=1)
     np.testing.assert_allclose(joined, full["weight"], rtol=0, atol=1e-5 * np.abs(full["weight"]).max())
     assert "Loss" in (two / "training.log").read_text()
+
+
+def test_synthetic_data_and_visualdl_scalars(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    written: list[tuple[str, int, float]] = []
+
+    class FakeLogWriter:  # stands in for visualdl.LogWriter (an optional extra)
+        def __init__(self, logdir: str) -> None:
+            assert logdir == str(tmp_path / "vdl")
+
+        def add_scalar(self, tag: str, value: float, step: int) -> None:
+            written.append((tag, step, value))
+
+        def close(self) -> None:
+            written.append(("closed", 0, 0.0))
+
+    monkeypatch.setitem(sys.modules, "visualdl", type(sys)("visualdl"))
+    monkeypatch.setattr(sys.modules["visualdl"], "LogWriter", FakeLogWriter, raising=False)
+    config = TrainConfig(
+        network="MobileFaceNet_slim",
+        synthetic=True,
+        num_classes=500,
+        batch_size=4,
+        max_steps=2,
+        log_interval=1,
+        output=str(tmp_path / "out"),
+        logdir=str(tmp_path / "vdl"),
+        warmup_num=0,
+    )
+    result = train(config)
+    assert result.state.global_step == 2 and result.accuracies == {}
+    assert [(tag, step) for tag, step, _ in written] == [
+        ("loss", 1),
+        ("lr", 1),
+        ("throughput", 1),
+        ("loss", 2),
+        ("lr", 2),
+        ("throughput", 2),
+        ("closed", 0),
+    ]
+    assert json.loads((result.checkpoint / "meta.json").read_text())["num_classes"] == 500

@@ -64,3 +64,25 @@ def test_overrides_parse_types_and_accept_the_seed_spellings() -> None:
     with pytest.raises(ValueError, match="sample_ratio must be in"):
         apply_overrides(config, ["sample_ratio=1.5"])
     assert math.isclose(TrainConfig().momentum, 0.9)
+
+
+def test_the_seed_readme_command_line_parses_into_the_expected_config() -> None:
+    from faceid.cli.main import build_parser
+    from faceid.cli.train import _config_from_args
+
+    command = (
+        "train --config_file configs/ms1mv2_mobileface.py --embedding_size 128 --sample_ratio 1.0 --loss ArcFace "
+        "--batch_size 512 --dataset MS1M_v2 --num_classes 85742 --data_dir MS1M_v2/ --label_file MS1M_v2/label.txt "
+        "--fp16 False --is_bin False --validation_interval_step 500 --use_synthetic_dataset"
+    )
+    config = _config_from_args(build_parser().parse_args(command.split(" ")))
+    assert (config.network, config.embedding_size, config.batch_size, config.num_classes) == (
+        "MobileFaceNet_128",
+        128,
+        512,
+        85742,
+    )
+    assert (config.fp16, config.val_interval, config.synthetic, config.train_num) == (False, 500, True, 25)
+    assert config.resolved_label_file == "MS1M_v2/label.txt"
+    v1 = _config_from_args(build_parser().parse_args(["train", "--config", "v1_mobileface", "--set", "seed=4"]))
+    assert (v1.batch_size, v1.weight_decay, v1.output, v1.seed) == (512, 2e-4, "emore_arcface", 4)

@@ -16,6 +16,15 @@ _FLAG_ALIASES = {
     "synthetic": ["--use_synthetic_dataset"],
     "val_interval": ["--validation_interval_step"],
     "log_interval": ["--log_interval_step"],
+    "resume": ["--checkpoint_dir"],
+}
+# Seed flags that faceid does not need (accepted so the seed's command lines keep working).
+_IGNORED_FLAGS = {
+    "--is_bin": "each file's format is detected from its content",
+    "--dataset": "informational only in the seed",
+    "--model_parallel": "the classifier is always sharded (the seed parsed this flag but never used it)",
+    "--classifier": "PartialFC is the only classifier",
+    "--is_static": "faceid trains in dynamic mode",
 }
 
 
@@ -42,14 +51,17 @@ def register(groups: argparse._SubParsersAction) -> None:
     for item in fields(TrainConfig):
         kind = hints[item.name]
         metavar = "N" if kind is int else "X" if kind is float else "LIST" if "tuple" in str(kind) else None
+        extra = {"nargs": "?", "const": "true", "metavar": "BOOL"} if kind is bool else {"metavar": metavar}
         parser.add_argument(
             f"--{item.name}",
             *_FLAG_ALIASES.get(item.name, []),
             dest=item.name,
             default=None,
-            metavar=metavar,
             help=f"(default from the preset: {item.default!r})",
+            **extra,
         )
+    for flag, reason in _IGNORED_FLAGS.items():
+        parser.add_argument(flag, dest=f"ignored_{flag[2:]}", default=None, help=f"ignored: {reason}")
     parser.set_defaults(handler=_train)
 
 
@@ -91,6 +103,9 @@ def _train(args: argparse.Namespace) -> int:
         return _relaunch(args, argv[argv.index("train") :])
     from faceid.train.engine import train
 
+    for flag, reason in _IGNORED_FLAGS.items():
+        if getattr(args, f"ignored_{flag[2:]}") is not None:
+            print(f"faceid train: {flag} is ignored ({reason})", file=sys.stderr)
     try:
         config = _config_from_args(args)
     except ValueError as error:
