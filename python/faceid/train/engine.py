@@ -197,6 +197,14 @@ def _step_seed(seed: int, step: int, rank: int) -> int:
     return int(np.random.SeedSequence((seed, step, rank)).generate_state(1, np.uint32)[0])
 
 
+def _loss_scale(scaler: Any) -> float:
+    """The scale the gradients carry: GradScaler keeps it as a shape-[1] tensor (no public getter in 3.3)."""
+    value = getattr(scaler, "_scale", None)
+    if value is None:
+        return 1.0
+    return float(np.asarray(value.numpy() if hasattr(value, "numpy") else value).reshape(-1)[0])
+
+
 def _train_step(run: _Run, images: paddle.Tensor, labels: paddle.Tensor) -> tuple[float, float]:
     config, step = run.config, run.state.global_step
     lr = learning_rate(step, run.plan, kind=config.lr_scheduler, lr_decay=config.lr_decay)
@@ -207,7 +215,7 @@ def _train_step(run: _Run, images: paddle.Tensor, labels: paddle.Tensor) -> tupl
     with autocast:
         features = run.model(images)
     loss = run.head(features.astype("float32"), labels, step=step)
-    scale = float(scaler._scale) if scaler is not None else 1.0
+    scale = _loss_scale(scaler)
     (scaler.scale(loss) if scaler is not None else loss).backward()
     all_reduce_gradients(run.model.parameters(), run.world)
     if scaler is not None:
