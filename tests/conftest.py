@@ -24,3 +24,26 @@ def shared_data() -> Path:
 def small_dataset(shared_data: Path) -> Path:
     """The 10-image MS1M-style training set (images/*.jpg + label.txt)."""
     return shared_data / "train" / "small_dataset"
+
+
+@pytest.fixture(scope="session")
+def exported_model(tmp_path_factory: pytest.TempPathFactory):
+    """A MobileFaceNet_slim with BatchNorm statistics calibrated on random faces (outputs of a realistic size),
+    exported by ``faceid.export.export_model``. Returns ``(export_dir, model)`` with the model in eval mode."""
+    import numpy as np
+    import paddle
+
+    from faceid.export import export_model
+    from faceid.models import create_model
+
+    paddle.seed(3)
+    model = create_model("MobileFaceNet_slim", embedding_size=64)
+    rng = np.random.default_rng(0)
+    model.train()
+    with paddle.no_grad():
+        for _ in range(30):  # running statistics follow the data (momentum 0.9)
+            model(paddle.to_tensor(rng.uniform(-1, 1, size=(32, 3, 112, 112)).astype("float32")))
+    model.eval()
+    out = tmp_path_factory.mktemp("export")
+    export_model(model, out, network="MobileFaceNet_slim", embedding_size=64, source="test fixture", onnx=False)
+    return out, model

@@ -9,4 +9,13 @@ __version__ = "0.1.0"
 
 from faceid._info import info
 
-__all__ = ["__version__", "info"]
+__all__ = ["Recognizer", "__version__", "info"]
+
+
+def __getattr__(name: str):
+    # Lazy: Recognizer imports Paddle, which ``import faceid`` must not.
+    if name == "Recognizer":
+        from faceid.pipeline.recognizer import Recognizer
+
+        return Recognizer
+    raise AttributeError(f"module 'faceid' has no attribute {name!r}")

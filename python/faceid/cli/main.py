@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from faceid import __version__
-from faceid.cli import bench, data, train
+from faceid.cli import bench, data, evaluate, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.register(groups)
     bench.register(groups)
     train.register(groups)
+    evaluate.register(groups)
     info = groups.add_parser("info", help="versions, native build and CUDA status")
     info.set_defaults(handler=_print_info)
     return parser

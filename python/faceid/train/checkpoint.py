@@ -24,6 +24,7 @@ import paddle
 
 from faceid.heads.collectives import World
 from faceid.heads.partial_fc import PartialFC
+from faceid.models.weights import latest_checkpoint, list_checkpoints, load_backbone, load_npz, read_meta
 
 __all__ = ["TrainState", "import_v1_classifier", "latest_checkpoint", "load_checkpoint", "save_checkpoint"]
 
@@ -125,56 +126,14 @@ def _swap_into_place(staging: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _checkpoints(root: Path) -> list[tuple[int, Path]]:
-    found = []
-    for path in root.iterdir() if root.is_dir() else []:
-        meta = path / "meta.json"
-        if path.name.isdigit() and meta.is_file():
-            found.append((int(json.loads(meta.read_text())["global_step"]), path))
-    return sorted(found)
-
-
 def _prune(root: Path, keep: int) -> None:
-    for _, path in _checkpoints(root)[:-keep]:
+    for _, path in list_checkpoints(root)[:-keep]:
         shutil.rmtree(path)
         logger.info("Remove checkpoint %s.", path)
 
 
-def latest_checkpoint(root: str | os.PathLike[str]) -> Path | None:
-    """The checkpoint under ``root`` with the highest global step, or None."""
-    found = _checkpoints(Path(root))
-    return found[-1][1] if found else None
-
-
-def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
-    meta = Path(path) / "meta.json"
-    if not meta.is_file():
-        raise FileNotFoundError(f"{path}: not a checkpoint (no meta.json)")
-    return json.loads(meta.read_text())
-
-
-def _load_npz(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
-
-
-def load_backbone(path: str | os.PathLike[str], model: paddle.nn.Layer) -> None:
-    """Load ``backbone.npz`` into ``model``; every key must match (names and shapes)."""
-    arrays = _load_npz(Path(path) / "backbone.npz")
-    expected = model.state_dict()
-    missing, unexpected = sorted(set(expected) - set(arrays)), sorted(set(arrays) - set(expected))
-    if missing or unexpected:
-        raise ValueError(
-            f"{path}: backbone does not match the model (missing {missing[:5]}, unexpected {unexpected[:5]})"
-        )
-    for name, tensor in expected.items():
-        if list(arrays[name].shape) != list(tensor.shape):
-            raise ValueError(f"{path}: {name} has shape {arrays[name].shape}, the model expects {list(tensor.shape)}")
-    model.set_state_dict({k: paddle.to_tensor(v) for k, v in arrays.items()})
-
-
 def _load_optimizer(path: Path, model: paddle.nn.Layer, optimizer: paddle.optimizer.Optimizer) -> None:
-    arrays = _load_npz(path / "optimizer.npz")
+    arrays = load_npz(path / "optimizer.npz")
     params = dict(model.named_parameters())
     state = {}
     for key, value in arrays.items():
@@ -196,7 +155,7 @@ def load_classifier(path: str | os.PathLike[str], head: PartialFC) -> None:
     velocity = np.empty_like(weight)
     covered = 0
     for shard in shards:
-        arrays = _load_npz(shard)
+        arrays = load_npz(shard)
         start, count, total = (int(v) for v in arrays["class_range"])
         if total != head.num_classes or arrays["weight"].shape[0] != head.embedding_size:
             raise ValueError(

@@ -1,0 +1,90 @@
+"""`faceid export` and `faceid eval`: export a trained backbone; score models on verification sets."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+
+def register(groups: argparse._SubParsersAction) -> None:
+    export = groups.add_parser("export", help="export a checkpoint for Paddle Inference (+ ONNX)")
+    export.add_argument("--network", required=True, help="model name, e.g. MobileFaceNet_128")
+    export.add_argument("--checkpoint", required=True, help="checkpoint folder or training --output folder")
+    export.add_argument("--output", "--output_path", required=True, help="export folder")
+    export.add_argument("--embedding_size", type=int, default=None, help="default: from the checkpoint")
+    export.add_argument("--onnx", action="store_true", help="also write inference.onnx (needs paddle2onnx)")
+    export.set_defaults(handler=_export)
+
+    evaluate = groups.add_parser("eval", help="verification accuracy on lfw/cfp_fp/agedb_30-style .bin sets")
+    evaluate.add_argument("--model", default=None, help="export folder (or pretrained model name)")
+    evaluate.add_argument("--network", default=None, help="with --checkpoint: evaluate a training checkpoint")
+    evaluate.add_argument("--checkpoint", "--checkpoint_dir", dest="checkpoint", default=None)
+    evaluate.add_argument("--data_dir", required=True, help="folder holding <target>.bin")
+    evaluate.add_argument("--val_targets", default="lfw,cfp_fp,agedb_30")
+    evaluate.add_argument("--batch_size", type=int, default=64)
+    evaluate.add_argument("--report", default=None, help="write <target>.json and <target>_roc.png here")
+    evaluate.add_argument("--threads", type=int, default=2, help="CPU threads of the predictor")
+    evaluate.set_defaults(handler=_eval)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from faceid.export import export_model, load_checkpoint_backbone
+
+    model, source, size = load_checkpoint_backbone(args.network, args.checkpoint, args.embedding_size)
+    files = export_model(
+        model, args.output, network=args.network, embedding_size=size, source=str(source), onnx=args.onnx
+    )
+    for kind, path in files.items():
+        print(f"{kind}: {path}")
+    return 0
+
+
+def _embed_fn(args: argparse.Namespace):
+    from faceid.eval.verification import paddle_embed_fn
+
+    if args.checkpoint:
+        if not args.network:
+            raise ValueError("--checkpoint needs --network")
+        from faceid.export import load_checkpoint_backbone
+
+        model, source, _ = load_checkpoint_backbone(args.network, args.checkpoint)
+        return paddle_embed_fn(model), str(source)
+    if not args.model:
+        raise ValueError("give --model EXPORT_DIR (or --network NAME --checkpoint DIR)")
+    from faceid.infer import PaddlePredictor, find_program
+    from faceid.pipeline.recognizer import _resolve_model_dir
+
+    directory = _resolve_model_dir(args.model)
+    predictor = PaddlePredictor(*find_program(directory), threads=args.threads)
+    return predictor.run, str(directory)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from faceid.eval.report import evaluate_target, write_report
+    from faceid.eval.verification import decode_verification_images, format_lines, load_val_targets
+
+    try:
+        embed_fn, source = _embed_fn(args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"faceid eval: {error}", file=sys.stderr)
+        return 2
+    targets = load_val_targets(args.data_dir, args.val_targets)
+    if not targets:
+        print(f"faceid eval: none of {args.val_targets} found in {args.data_dir}", file=sys.stderr)
+        return 1
+    for name, vset in targets.items():
+        started = time.perf_counter()
+        report = evaluate_target(
+            name, embed_fn, decode_verification_images(vset), vset.issame, batch_size=args.batch_size
+        )
+        for line in format_lines(name, 1, report.result, report.result.accuracy):
+            print(line)
+        tars = ", ".join(f"{far}: {'n/a' if tar is None else f'{tar:.5f}'}" for far, tar in report.tar_at_far.items())
+        print(f"[{name}][1]TAR@FAR: {tars}")
+        print(f"[{name}][1]Best threshold: cosine {report.to_json()['best_threshold_cosine']:.4f}")
+        print(f"test time: {time.perf_counter() - started:.4f}")
+        if args.report:
+            json_path, png_path = write_report(report, args.report, extra={"model": source})
+            print(f"report: {json_path} {png_path}")
+    return 0

@@ -1,0 +1,102 @@
+"""Paddle Inference driven from Python: the reference path (and the fallback of the native loop)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["PaddlePredictor", "find_program"]
+
+logger = logging.getLogger(__name__)
+
+
+def find_program(directory: str | os.PathLike[str], prefer: str = "pdmodel") -> tuple[Path, Path]:
+    """``(program, params)`` of an export folder; ``prefer`` the legacy ``.pdmodel`` (faster on CPU) or ``json``."""
+    directory = Path(directory)
+    params = directory / "inference.pdiparams"
+    order = ["inference.pdmodel", "inference.json"]
+    if prefer == "json":
+        order.reverse()
+    for name in order:
+        if (directory / name).is_file() and params.is_file():
+            return directory / name, params
+    raise FileNotFoundError(f"{directory}: no inference.pdmodel/inference.json with inference.pdiparams")
+
+
+class PaddlePredictor:
+    """A ``paddle.inference`` predictor (one per calling thread): ``run(float32 NCHW) -> (N, D)``.
+
+    CPU: oneDNN on, ``threads`` math threads, bf16 through oneDNN where asked. GPU: ``device="gpu"``.
+    """
+
+    def __init__(
+        self,
+        program: str | os.PathLike[str],
+        params: str | os.PathLike[str],
+        *,
+        device: str = "cpu",
+        threads: int = 1,
+        precision: str = "fp32",
+        onednn: bool = True,
+    ) -> None:
+        if precision not in ("fp32", "bf16", "fp16"):
+            raise ValueError(f"precision must be fp32, bf16 or fp16, got {precision!r}")
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
+        for path in (program, params):
+            if not Path(path).is_file():
+                raise FileNotFoundError(f"model file not found: {path}")
+        self.program, self.params, self.device, self.precision = Path(program), Path(params), device, precision
+        self.threads, self.onednn = threads, onednn
+        self._local = threading.local()
+        first = self._predictor()
+        self.input_name = first.get_input_names()[0]
+        self.output_name = first.get_output_names()[0]
+
+    def _config(self):
+        import paddle.inference as pi
+
+        config = pi.Config(str(self.program), str(self.params))
+        config.disable_glog_info()
+        if self.device.startswith("gpu"):
+            gpu = int(self.device.partition(":")[2] or 0)
+            precision = pi.PrecisionType.Half if self.precision == "fp16" else pi.PrecisionType.Float32
+            config.enable_use_gpu(256, gpu, precision)
+            return config
+        config.disable_gpu()
+        config.set_cpu_math_library_num_threads(self.threads)
+        if self.onednn:
+            config.enable_onednn()
+            if self.precision == "bf16":
+                config.enable_onednn_bfloat16()
+        else:
+            config.disable_onednn()
+        return config
+
+    def _predictor(self):
+        # One predictor per thread, each built from its own config: clones of a oneDNN predictor that has
+        # already run share weights converted to oneDNN layouts and fail ("Filter tensor's layout should be
+        # ONEDNN") in Paddle 3.3.1.
+        predictor = getattr(self._local, "predictor", None)
+        if predictor is None:
+            import paddle.inference as pi
+
+            predictor = pi.create_predictor(self._config())
+            self._local.predictor = predictor
+        return predictor
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """float32 (N, 3, H, W) -> float32 (N, D)."""
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        if batch.ndim != 4 or batch.shape[1] != 3:
+            raise ValueError(f"expected a float32 (N, 3, H, W) batch, got shape {batch.shape}")
+        predictor = self._predictor()
+        handle = predictor.get_input_handle(self.input_name)
+        handle.reshape(list(batch.shape))
+        handle.copy_from_cpu(batch)
+        predictor.run()
+        return predictor.get_output_handle(self.output_name).copy_to_cpu()

@@ -1,0 +1,5 @@
+"""Inference building blocks: the Recognizer (and, later, detection, alignment and galleries)."""
+
+from faceid.pipeline.recognizer import Recognizer
+
+__all__ = ["Recognizer"]

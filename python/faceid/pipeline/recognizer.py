@@ -1,0 +1,123 @@
+"""``Recognizer``: embeddings of aligned 112x112 faces from an exported model.
+
+The hot loop is C++ when the native route is usable (preprocessing written straight into the predictor's
+input, the GIL released, one predictor clone per concurrent caller); otherwise the Python predictor runs the
+same model, fed by the native preprocessing kernel. Both give the same numbers (tested); ``backend`` says
+which one is active and ``backend_reason`` why.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceid.export.exporter import read_export_meta
+from faceid.infer.paddle_predictor import PaddlePredictor, find_program
+from faceid.ops.image import hwc_to_chw
+
+__all__ = ["Recognizer"]
+
+logger = logging.getLogger(__name__)
+
+
+def _resolve_model_dir(model: str | os.PathLike[str]) -> Path:
+    path = Path(model)
+    if path.is_dir():
+        return path
+    try:
+        from faceid import zoo  # pretrained registry (optional; arrives with the prediction pipeline)
+    except ImportError:
+        zoo = None
+    if zoo is not None and hasattr(zoo, "export_dir"):
+        return Path(zoo.export_dir(str(model)))
+    raise FileNotFoundError(f"{model}: not an export folder (run `faceid export`) and no pretrained model of that name")
+
+
+class Recognizer:
+    """Embeddings from an export folder written by ``faceid export`` (or a pretrained model's name).
+
+    ``device``: ``cpu`` or ``gpu[:id]``; ``threads``: CPU math threads per predictor; ``precision``:
+    ``fp32``, ``bf16`` (CPU, oneDNN) or ``fp16`` (GPU); ``backend``: ``auto`` (native when usable),
+    ``native`` (error when not usable) or ``python``.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str],
+        *,
+        device: str = "cpu",
+        threads: int = 1,
+        precision: str = "fp32",
+        batch_size: int = 32,
+        backend: str = "auto",
+    ) -> None:
+        if backend not in ("auto", "native", "python"):
+            raise ValueError(f"backend must be auto, native or python, got {backend!r}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self.model_dir = _resolve_model_dir(model)
+        self.meta: dict[str, Any] = read_export_meta(self.model_dir)
+        self.embedding_size = int(self.meta["embedding_size"])
+        self.mean = tuple(self.meta["input"]["mean"])
+        self.std = tuple(self.meta["input"]["std"])
+        self.batch_size = batch_size
+        self.program, self.params = find_program(self.model_dir, prefer="pdmodel" if device == "cpu" else "json")
+        self._python = PaddlePredictor(self.program, self.params, device=device, threads=threads, precision=precision)
+        self._native = None
+        self.backend, self.backend_reason = "python", f"backend={backend!r}"
+        if backend != "python":
+            self._try_native(device, threads, precision, required=backend == "native")
+
+    def _try_native(self, device: str, threads: int, precision: str, *, required: bool) -> None:
+        if device != "cpu":
+            reason = "the native loop runs on CPU only"
+        else:
+            try:
+                from faceid.infer import native
+            except ImportError as error:  # an installation without the native loop
+                native, reason = None, f"native loop not available ({error})"
+            if native is not None:
+                self._native = native.load_native_predictor(
+                    self.program, self.params, threads=threads, precision=precision
+                )
+                reason = "" if self._native is not None else native.native_status()[1] or "its self-test failed"
+        if self._native is not None:
+            self.backend, self.backend_reason = "native", "native loop active (self-test passed)"
+            return
+        if required:
+            raise RuntimeError(f"native backend unavailable: {reason}")
+        self.backend_reason = f"python predictor ({reason})"
+        logger.info("Recognizer uses the Python predictor: %s", reason)
+
+    def _checked(self, images: np.ndarray) -> np.ndarray:
+        images = np.asarray(images)
+        if images.ndim == 3:
+            images = images[None]
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (112, 112, 3):
+            got = f"{images.dtype} {images.shape}"
+            raise ValueError(f"expected uint8 faces (N, 112, 112, 3) or (112, 112, 3), got {got}")
+        return np.ascontiguousarray(images)
+
+    def embed(self, faces: np.ndarray, *, color: str = "bgr", batch_size: int | None = None) -> np.ndarray:
+        """Raw embeddings (N, D) float32 of aligned uint8 faces (N, 112, 112, 3) in ``color`` order (bgr/rgb)."""
+        if color not in ("bgr", "rgb"):
+            raise ValueError(f"color must be 'bgr' or 'rgb', got {color!r}")
+        faces = self._checked(faces)
+        size = batch_size or self.batch_size
+        if self._native is not None:
+            return self._native.embed(faces, src_is_bgr=color == "bgr", mean=self.mean, std=self.std, batch_size=size)
+        out = np.empty((len(faces), self.embedding_size), dtype=np.float32)
+        for start in range(0, len(faces), size):
+            chunk = faces[start : start + size]
+            batch = hwc_to_chw(chunk, mean=self.mean, std=self.std, src_is_bgr=color == "bgr")
+            out[start : start + len(chunk)] = self._python.run(batch)
+        return out
+
+    def embed_normalized(self, faces: np.ndarray, **kwargs: Any) -> np.ndarray:
+        """:meth:`embed`, each row scaled to unit L2 norm (cosine similarity = dot product)."""
+        raw = self.embed(faces, **kwargs)
+        return raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-12)

@@ -1,0 +1,79 @@
+"""Recognizer: both backends agree with each other and with the dygraph model."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import paddle
+import pytest
+
+import faceid
+from faceid.ops.image import hwc_to_chw_reference
+from faceid.pipeline import Recognizer
+
+
+def _faces(n: int, seed: int = 2) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, size=(n, 112, 112, 3), dtype=np.uint8)
+
+
+def _dygraph(model, faces: np.ndarray, bgr: bool = True) -> np.ndarray:
+    return model(paddle.to_tensor(hwc_to_chw_reference(faces, src_is_bgr=bgr))).numpy()
+
+
+def _close(actual: np.ndarray, expected: np.ndarray) -> None:
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-5 * max(1.0, float(np.abs(expected).max())))
+
+
+@pytest.mark.parametrize("backend", ["python", "auto"])
+def test_embeddings_match_the_dygraph_model_for_any_batch(exported_model, backend: str) -> None:
+    directory, model = exported_model
+    recognizer = Recognizer(directory, backend=backend, batch_size=4)
+    faces = _faces(10)
+    expected = _dygraph(model, faces)
+    _close(recognizer.embed(faces), expected)
+    _close(recognizer.embed(faces, batch_size=32), expected)
+    _close(recognizer.embed(faces[3]), expected[3:4])
+    _close(recognizer.embed(faces[:, :, :, ::-1], color="rgb"), expected)
+    normed = recognizer.embed_normalized(faces)
+    np.testing.assert_allclose(np.linalg.norm(normed, axis=1), 1.0, rtol=1e-5)
+    assert recognizer.backend in ("python", "native") and recognizer.backend_reason
+
+
+def test_native_and_python_backends_agree(exported_model) -> None:
+    directory, _ = exported_model
+    native = Recognizer(directory, backend="auto")
+    if native.backend != "native":
+        pytest.skip(f"native loop not usable here: {native.backend_reason}")
+    python = Recognizer(directory, backend="python")
+    faces = _faces(7, seed=9)
+    _close(native.embed(faces, batch_size=3), python.embed(faces))
+
+
+def test_concurrent_callers_get_the_sequential_results(exported_model) -> None:
+    directory, _ = exported_model
+    recognizer = Recognizer(directory, threads=1)
+    inputs = [_faces(6, seed=s) for s in range(4)]
+    expected = [recognizer.embed(x) for x in inputs]
+    results: dict[int, np.ndarray] = {}
+    threads = [
+        threading.Thread(target=lambda i=i: results.__setitem__(i, recognizer.embed(inputs[i]))) for i in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in range(4):
+        np.testing.assert_array_equal(results[i], expected[i])
+
+
+def test_bad_inputs_name_the_problem(exported_model, tmp_path) -> None:
+    directory, _ = exported_model
+    recognizer = Recognizer(directory, backend="python")
+    with pytest.raises(ValueError, match=r"expected uint8 faces \(N, 112, 112, 3\) or \(112, 112, 3\), got float32"):
+        recognizer.embed(np.zeros((2, 112, 112, 3), np.float32))
+    with pytest.raises(ValueError, match="color must be 'bgr' or 'rgb'"):
+        recognizer.embed(_faces(1), color="gray")
+    with pytest.raises(FileNotFoundError, match="not an export folder"):
+        Recognizer(tmp_path / "missing")
+    assert faceid.Recognizer is Recognizer
