@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def register(groups: argparse._SubParsersAction) -> None:
-    parser = groups.add_parser("bench", help="benchmarks (decode, ...)")
+    parser = groups.add_parser("bench", help="benchmarks (decode, embed)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     decode = commands.add_parser("decode", help="decode throughput: cv2 vs numpy pipeline vs native")
@@ -19,6 +19,11 @@ def register(groups: argparse._SubParsersAction) -> None:
     decode.add_argument("--corpus_dir", default=None, help="where to write the corpus (default: a temp dir)")
     decode.add_argument("--repeats", type=int, default=3)
     decode.set_defaults(handler=_decode)
+    embed = commands.add_parser("embed", help="embedding latency: Recognizer vs bare predictor vs ONNX Runtime")
+    embed.add_argument("--network", default="MobileFaceNet_128")
+    embed.add_argument("--repeats", type=int, default=30, help="interleaved calls per path at batch 1")
+    embed.add_argument("--json", default=None, help="also write the results here")
+    embed.set_defaults(handler=_embed)
 
 
 def _decode(args: argparse.Namespace) -> int:
@@ -31,6 +36,16 @@ def _decode(args: argparse.Namespace) -> int:
         result = run_decode_benchmark(paths, repeats=args.repeats)
     result["source"] = str(source) if source else "procedural"
     print(format_table(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def _embed(args: argparse.Namespace) -> int:
+    from faceid.bench.embed import format_embed_table, run_embed_benchmark
+
+    result = run_embed_benchmark(args.network, repeats=args.repeats)
+    print(format_embed_table(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return 0
