@@ -24,7 +24,7 @@ __all__ = ["Recognizer"]
 logger = logging.getLogger(__name__)
 
 
-def _resolve_model_dir(model: str | os.PathLike[str]) -> Path:
+def _resolve_model_dir(model: str | os.PathLike[str], source: str | os.PathLike[str] | None = None) -> Path:
     path = Path(model)
     if path.is_dir():
         return path
@@ -33,7 +33,7 @@ def _resolve_model_dir(model: str | os.PathLike[str]) -> Path:
     except ImportError:
         zoo = None
     if zoo is not None and hasattr(zoo, "export_dir"):
-        return Path(zoo.export_dir(str(model)))
+        return Path(zoo.export_dir(str(model), source=source))
     raise FileNotFoundError(f"{model}: not an export folder (run `faceid export`) and no pretrained model of that name")
 
 
@@ -42,7 +42,8 @@ class Recognizer:
 
     ``device``: ``cpu`` or ``gpu[:id]``; ``threads``: CPU math threads per predictor; ``precision``:
     ``fp32``, ``bf16`` (CPU, oneDNN) or ``fp16`` (GPU); ``backend``: ``auto`` (native when usable),
-    ``native`` (error when not usable) or ``python``.
+    ``native`` (error when not usable) or ``python``; ``model_source``: offline folder of pretrained source
+    files (default ``$FACEID_MODEL_SOURCE``) when ``model`` is a pretrained model's name.
     """
 
     def __init__(
@@ -54,12 +55,13 @@ class Recognizer:
         precision: str = "fp32",
         batch_size: int = 32,
         backend: str = "auto",
+        model_source: str | os.PathLike[str] | None = None,
     ) -> None:
         if backend not in ("auto", "native", "python"):
             raise ValueError(f"backend must be auto, native or python, got {backend!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
-        self.model_dir = _resolve_model_dir(model)
+        self.model_dir = _resolve_model_dir(model, model_source)
         self.meta: dict[str, Any] = read_export_meta(self.model_dir)
         self.embedding_size = int(self.meta["embedding_size"])
         self.mean = tuple(self.meta["input"]["mean"])

@@ -1,0 +1,151 @@
+"""``FaceAnalysis``: detect -> align -> embed (one batch per image) -> name, the insightface-style API.
+
+>>> app = FaceAnalysis(det="blazeface_short", rec="mobileface_v2", index="gallery.npz")
+>>> faces = app.get(image_bgr)          # [Face(bbox, kps, det_score, embedding, normed_embedding, identity, sim)]
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from faceid.gallery import DEFAULT_REC_THRESH, GalleryIndex
+from faceid.pipeline.align import align
+
+__all__ = ["Face", "FaceAnalysis", "iter_gallery_images"]
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+@dataclass
+class Face:
+    """One detected face, in original-image pixels (continuous xyxy box, (K, 2) keypoints)."""
+
+    bbox: np.ndarray
+    kps: np.ndarray
+    det_score: float
+    embedding: np.ndarray | None = None
+    normed_embedding: np.ndarray | None = None
+    identity: str | None = None
+    sim: float | None = None
+
+    def to_json(self) -> dict:
+        return {
+            "box": [round(float(v), 2) for v in self.bbox],
+            "score": round(float(self.det_score), 4),
+            "identity": self.identity,
+            "similarity": None if self.sim is None else round(float(self.sim), 4),
+        }
+
+
+class FaceAnalysis:
+    """Detection (``det``), recognition (``rec``) and an optional gallery (``index``: a GalleryIndex or path).
+
+    ``det=None`` takes every input as one aligned 112x112 face; ``rec=None`` only detects.
+    """
+
+    def __init__(
+        self,
+        det: str | None = "blazeface_short",
+        rec: str | os.PathLike[str] | None = "mobileface_v2",
+        *,
+        index: GalleryIndex | str | os.PathLike[str] | None = None,
+        model_source: str | os.PathLike[str] | None = None,
+        det_thresh: float = 0.75,
+        rec_thresh: float = DEFAULT_REC_THRESH,
+        cdd_num: int = 5,
+        threads: int = 2,
+        device: str = "cpu",
+    ) -> None:
+        if det is None and rec is None:
+            raise ValueError("nothing to do: give a detector (det), a recognizer (rec) or both")
+        self.rec_name = None if rec is None else str(rec)
+        self.detector = self.recognizer = None
+        if det is not None:
+            from faceid.pipeline.detector import FaceDetector
+
+            self.detector = FaceDetector(det, model_source=model_source, score_threshold=det_thresh)
+        if rec is not None:
+            from faceid.pipeline.recognizer import Recognizer
+
+            self.recognizer = Recognizer(rec, device=device, threads=threads, model_source=model_source)
+        self.rec_thresh, self.cdd_num = rec_thresh, cdd_num
+        self.index = GalleryIndex.load(index, model=self.rec_name) if isinstance(index, (str, Path)) else index
+
+    def detect(self, image_bgr: np.ndarray) -> list[Face]:
+        """Faces of a uint8 HWC BGR image (without embeddings)."""
+        if self.detector is None:
+            height, width = image_bgr.shape[:2]
+            return [Face(np.array([0, 0, width, height], np.float32), np.zeros((0, 2), np.float32), 1.0)]
+        return [
+            Face(np.asarray(d.box), np.asarray(d.keypoints), float(d.score)) for d in self.detector.detect(image_bgr)
+        ]
+
+    def get(self, image_bgr: np.ndarray) -> list[Face]:
+        """Detect, align and embed every face of ``image_bgr`` (uint8 HWC BGR) in one batch; name them."""
+        faces = self.detect(image_bgr)
+        if self.recognizer is None or not faces:
+            return faces
+        if self.detector is None:
+            chips = image_bgr[None] if image_bgr.shape[:2] == (112, 112) else _resize(image_bgr)[None]
+        else:
+            chips = np.stack([align(image_bgr, face.kps) for face in faces])
+        embeddings = self.recognizer.embed(chips, color="bgr")
+        normed = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+        matches = self.index.search(normed, cdd_num=self.cdd_num, rec_thresh=self.rec_thresh) if self.index else None
+        for i, face in enumerate(faces):
+            face.embedding, face.normed_embedding = embeddings[i], normed[i]
+            if matches is not None:
+                face.identity, face.sim = matches[i].identity, matches[i].similarity
+        return faces
+
+    def build_index(self, entries: Iterable[tuple[str, Path]]) -> GalleryIndex:
+        """A gallery from ``(name, image path)`` pairs: the largest detected face of each photo (or the whole
+        image when there is no detector). Photos without a face are reported and skipped."""
+        from faceid.data.images import load_bgr
+
+        if self.recognizer is None:
+            raise ValueError("building a gallery needs a recognizer")
+        index = GalleryIndex(self.rec_name, self.recognizer.embedding_size)
+        for name, path in entries:
+            faces = self.get(load_bgr(path))
+            if not faces:
+                logger.warning("gallery photo %s: no face found; skipped", path)
+                continue
+            largest = max(faces, key=lambda f: float((f.bbox[2] - f.bbox[0]) * (f.bbox[3] - f.bbox[1])))
+            index.add(name, largest.normed_embedding)
+        return index
+
+
+def _resize(image: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(image, (112, 112), interpolation=cv2.INTER_AREA)
+
+
+def iter_gallery_images(img_dir: str | os.PathLike[str], label_file: str | os.PathLike[str] | None = None):
+    """``(name, path)`` pairs: from ``<img_dir>/<person>/<images>``, or a label file of ``path<TAB>name``
+    lines (paths relative to ``img_dir``), the reference wheel's ``--img_dir/--label``."""
+    root = Path(img_dir)
+    if label_file is not None:
+        for number, line in enumerate(Path(label_file).read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            parts = line.split("\t")
+            if len(parts) != 2:
+                raise ValueError(f"{label_file}:{number}: expected 'path<TAB>name', got {line!r}")
+            yield parts[1].strip(), root / parts[0].strip()
+        return
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: gallery folder not found")
+    for person in sorted(p for p in root.iterdir() if p.is_dir()):
+        for path in sorted(person.iterdir()):
+            if path.suffix.lower() in IMAGE_SUFFIXES:
+                yield person.name, path
