@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from faceid import __version__
-from faceid.cli import bench, data, evaluate, train
+from faceid.cli import bench, data, evaluate, predict, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.register(groups)
     train.register(groups)
     evaluate.register(groups)
+    predict.register(groups)
     info = groups.add_parser("info", help="versions, native build and CUDA status")
     info.set_defaults(handler=_print_info)
     return parser

@@ -1,0 +1,132 @@
+"""`faceid build-index`, `faceid predict` and `faceid demo`: the detect + recognise pipeline from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def _shared() -> Path:
+    """The shared data folder the demo defaults use: ``$FACEID_SHARED`` or ``../shared`` from the current folder."""
+    return Path(os.environ.get("FACEID_SHARED", Path.cwd().parent / "shared"))
+
+
+def _model_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--det_model", default="blazeface_short", help="detector (pretrained name)")
+    parser.add_argument("--rec_model", default="mobileface_v2", help="recognizer: pretrained name or export folder")
+    parser.add_argument(
+        "--model-source",
+        "--model_source",
+        dest="model_source",
+        default=None,
+        help="offline folder of pretrained files (default $FACEID_MODEL_SOURCE, then ../shared/models)",
+    )
+    parser.add_argument("--det_thresh", type=float, default=0.75)
+    parser.add_argument("--cpu_threads", type=int, default=2)
+    parser.add_argument("--use_gpu", action="store_true")
+    parser.add_argument("--enable_mkldnn", default="true", help="accepted for the reference wheel; oneDNN is on")
+
+
+def register(groups: argparse._SubParsersAction) -> None:
+    build = groups.add_parser("build-index", help="build a gallery index from <person>/<images> or a label file")
+    build.add_argument("--img_dir", required=True)
+    build.add_argument("--label", default=None, help="optional path<TAB>name file (paths relative to --img_dir)")
+    build.add_argument("--output", required=True, help="index file (.npz)")
+    build.add_argument("--aligned", action="store_true", help="gallery photos are aligned 112x112 crops")
+    _model_flags(build)
+    build.set_defaults(handler=_build_index)
+
+    predict = groups.add_parser("predict", help="detect and recognise faces in images, folders or videos")
+    predict.add_argument("--det", action="store_true", help="detect faces")
+    predict.add_argument("--rec", action="store_true", help="recognise faces (needs --index)")
+    predict.add_argument("--index", default=None, help="gallery index from build-index")
+    predict.add_argument("--input", required=True, help="image, folder or video")
+    predict.add_argument("--output", required=True, help="folder for annotated copies and JSON")
+    predict.add_argument("--rec_thresh", type=float, default=None, help="cosine threshold (default: the index's)")
+    predict.add_argument("--cdd_num", type=int, default=5, help="candidates voted on per face")
+    predict.add_argument("--max_batch_size", type=int, default=32, help="faces per recognizer call")
+    _model_flags(predict)
+    predict.set_defaults(handler=_predict)
+
+    demo = groups.add_parser("demo", help="gallery_dev: build a gallery, annotate the queries (the main job)")
+    demo.add_argument("--gallery", default=None, help="<person>/<images> folder (default ../shared/data/...)")
+    demo.add_argument("--query", default=None, help="query photos (default ../shared/data/gallery_dev/query)")
+    demo.add_argument("--output", default="faceid_demo_output")
+    _model_flags(demo)
+    demo.set_defaults(handler=_demo)
+
+
+def _source(args: argparse.Namespace) -> str | None:
+    if args.model_source:
+        return args.model_source
+    if os.environ.get("FACEID_MODEL_SOURCE"):
+        return os.environ["FACEID_MODEL_SOURCE"]
+    fallback = _shared() / "models"
+    return str(fallback) if fallback.is_dir() else None
+
+
+def _app(args: argparse.Namespace, *, det: bool, rec: bool, index=None):
+    from faceid.gallery import DEFAULT_REC_THRESH
+    from faceid.pipeline.analysis import FaceAnalysis
+
+    threshold = getattr(args, "rec_thresh", None) or DEFAULT_REC_THRESH
+    return FaceAnalysis(
+        args.det_model if det else None,
+        args.rec_model if rec else None,
+        index=index,
+        model_source=_source(args),
+        det_thresh=args.det_thresh,
+        rec_thresh=threshold,
+        cdd_num=getattr(args, "cdd_num", 5),
+        threads=args.cpu_threads,
+        device="gpu" if args.use_gpu else "cpu",
+    )
+
+
+def _build_index(args: argparse.Namespace) -> int:
+    from faceid.pipeline.analysis import iter_gallery_images
+
+    app = _app(args, det=not args.aligned, rec=True)
+    index = app.build_index(iter_gallery_images(args.img_dir, args.label))
+    index.save(args.output)
+    print(f"index: {args.output} ({len(index)} embeddings of {len(index.identities)} identities, {index.model})")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from faceid.pipeline.predict import predict_path
+
+    det, rec = args.det or not args.rec, args.rec or not args.det
+    if rec and not args.index:
+        print("faceid predict: recognition needs --index (or pass --det alone)", file=sys.stderr)
+        return 2
+    app = _app(args, det=det, rec=rec, index=args.index if rec else None)
+    for name, faces in predict_path(app, args.input, args.output).items():
+        found = ", ".join(f"{f.identity or 'face'} ({f.sim if f.sim is not None else f.det_score:.2f})" for f in faces)
+        print(f"{name}: {len(faces)} face(s){': ' + found if faces else ''}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from faceid.pipeline.analysis import iter_gallery_images
+    from faceid.pipeline.predict import predict_path
+
+    gallery = Path(args.gallery or _shared() / "data" / "gallery_dev" / "train")
+    query = Path(args.query or _shared() / "data" / "gallery_dev" / "query")
+    for path, what in ((gallery, "--gallery"), (query, "--query")):
+        if not path.exists():
+            print(
+                f"faceid demo: {path} not found; pass {what} (the defaults need ../shared beside the repo)",
+                file=sys.stderr,
+            )
+            return 2
+    app = _app(args, det=True, rec=True)
+    app.index = app.build_index(iter_gallery_images(gallery))
+    print(f"gallery: {len(app.index.identities)} people ({', '.join(app.index.identities)}) from {gallery}")
+    for name, faces in predict_path(app, query, args.output).items():
+        people = ", ".join(f"{f.identity} at {[round(float(v)) for v in f.bbox]} ({f.sim:.2f})" for f in faces)
+        print(f"{name}: {people or 'no faces'}")
+    print(f"annotated images and JSON: {Path(args.output).resolve()}")
+    return 0
