@@ -21,6 +21,7 @@
 
 namespace py = pybind11;
 using faceid::ArgumentError;
+namespace faceid { void register_infer_bindings(py::module_& m); }  // infer_bindings.cpp
 
 namespace {
 
@@ -298,4 +299,5 @@ PYBIND11_MODULE(_C, m) {
         "GPU version of hwc_to_chw with float32 output (raises when built without CUDA or without a device).");
   m.def("cuda_status", &cuda_status, "(device_count, reason when 0)");
   m.def("build_info", &build_info);
+  faceid::register_infer_bindings(m);
 }

@@ -31,4 +31,15 @@ def info() -> dict[str, Any]:
         "opencv": _version_of("opencv-python-headless") or _version_of("opencv-python"),
         "numpy": _version_of("numpy"),
         "paddle_importable": importlib.util.find_spec("paddle") is not None,
+        "native_inference": _native_inference(),
     }
+
+
+def _native_inference() -> str:
+    """Whether the Recognizer can use the native (C++) predictor loop here, and if not why."""
+    if importlib.util.find_spec("paddle") is None:
+        return "unavailable: paddle is not installed"
+    from faceid.infer.native import native_status
+
+    usable, reason = native_status()
+    return "available" if usable else f"unavailable: {reason}"

@@ -77,3 +77,13 @@ def test_bad_inputs_name_the_problem(exported_model, tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="not an export folder"):
         Recognizer(tmp_path / "missing")
     assert faceid.Recognizer is Recognizer
+
+
+def test_bf16_is_used_only_where_it_agrees_with_fp32(exported_model) -> None:
+    directory, _ = exported_model
+    faces = _faces(6, seed=4)
+    fp32 = Recognizer(directory).embed_normalized(faces)
+    bf16 = Recognizer(directory, precision="bf16")
+    assert bf16.precision in ("bf16", "fp32")  # fp32 when this CPU/Paddle's bf16 is off (logged)
+    cosine = (bf16.embed_normalized(faces) * fp32).sum(axis=1)
+    assert cosine.min() >= 0.99

@@ -32,9 +32,13 @@ def _resolve_model_dir(model: str | os.PathLike[str], source: str | os.PathLike[
         from faceid import zoo  # pretrained registry (optional; arrives with the prediction pipeline)
     except ImportError:
         zoo = None
+    known = ""
     if zoo is not None and hasattr(zoo, "export_dir"):
-        return Path(zoo.export_dir(str(model), source=source))
-    raise FileNotFoundError(f"{model}: not an export folder (run `faceid export`) and no pretrained model of that name")
+        try:
+            return Path(zoo.export_dir(str(model), source=source))
+        except ValueError as error:  # not a pretrained name either
+            known = f" ({error})"
+    raise FileNotFoundError(f"{model}: not an export folder (run `faceid export`) and not a pretrained model{known}")
 
 
 class Recognizer:
@@ -68,11 +72,33 @@ class Recognizer:
         self.std = tuple(self.meta["input"]["std"])
         self.batch_size = batch_size
         self.program, self.params = find_program(self.model_dir, prefer="pdmodel" if device == "cpu" else "json")
+        if precision == "bf16":
+            # bf16 through oneDNN needs the PIR program (the legacy one fails on mixed-dtype adds in 3.3.1).
+            self.program, self.params = find_program(self.model_dir, prefer="json")
         self._python = PaddlePredictor(self.program, self.params, device=device, threads=threads, precision=precision)
+        self.precision = precision
+        if precision == "bf16" and not self._bf16_agrees(threads):
+            self._python = PaddlePredictor(self.program, self.params, device=device, threads=threads)
+            self.precision = precision = "fp32"
         self._native = None
         self.backend, self.backend_reason = "python", f"backend={backend!r}"
         if backend != "python":
             self._try_native(device, threads, precision, required=backend == "native")
+
+    def _bf16_agrees(self, threads: int, minimum: float = 0.99) -> bool:
+        """bf16 is used only if it keeps cosine >= ``minimum`` to fp32 on a probe batch (Paddle 3.3.1's oneDNN
+        bf16 PReLU, for one, reads fp32 slopes as bf16 and ruins PReLU networks on some CPUs)."""
+        reference = PaddlePredictor(self.program, self.params, threads=threads)
+        faces = np.random.default_rng(0).integers(0, 256, size=(8, 112, 112, 3), dtype=np.uint8)
+        batch = hwc_to_chw(faces, mean=self.mean, std=self.std)
+        a, b = reference.run(batch), self._python.run(batch)
+        cosine = (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+        if cosine.min() >= minimum:
+            return True
+        logger.warning(
+            "bf16 disagrees with fp32 (min cosine %.3f < %.2f) on this CPU/Paddle; using fp32", cosine.min(), minimum
+        )
+        return False
 
     def _try_native(self, device: str, threads: int, precision: str, *, required: bool) -> None:
         if device != "cpu":
