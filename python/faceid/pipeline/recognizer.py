@@ -78,6 +78,7 @@ class Recognizer:
         self._python = PaddlePredictor(self.program, self.params, device=device, threads=threads, precision=precision)
         self.precision = precision
         if precision == "bf16" and not self._bf16_agrees(threads):
+            self.program, self.params = find_program(self.model_dir, prefer="pdmodel" if device == "cpu" else "json")
             self._python = PaddlePredictor(self.program, self.params, device=device, threads=threads)
             self.precision = precision = "fp32"
         self._native = None
