@@ -47,3 +47,12 @@ def exported_model(tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("export")
     export_model(model, out, network="MobileFaceNet_slim", embedding_size=64, source="test fixture", onnx=False)
     return out, model
+
+
+@pytest.fixture(scope="session")
+def shared_models() -> Path:
+    """The offline pretrained-model folder: ``$FACEID_MODEL_SOURCE`` or ``../shared/models``; skips when absent."""
+    path = Path(os.environ.get("FACEID_MODEL_SOURCE") or SHARED / "models")
+    if not path.is_dir():
+        pytest.skip(f"pretrained model source not found at {path} (set FACEID_MODEL_SOURCE to a ../shared/models copy)")
+    return path

@@ -25,20 +25,18 @@ logger = logging.getLogger(__name__)
 
 
 def _resolve_model_dir(model: str | os.PathLike[str], source: str | os.PathLike[str] | None = None) -> Path:
+    """An export folder as it is, or a pretrained model's name converted into the cache on first use."""
     path = Path(model)
     if path.is_dir():
         return path
-    try:
-        from faceid import zoo  # pretrained registry (optional; arrives with the prediction pipeline)
-    except ImportError:
-        zoo = None
-    known = ""
-    if zoo is not None and hasattr(zoo, "export_dir"):
-        try:
-            return Path(zoo.export_dir(str(model), source=source))
-        except ValueError as error:  # not a pretrained name either
-            known = f" ({error})"
-    raise FileNotFoundError(f"{model}: not an export folder (run `faceid export`) and not a pretrained model{known}")
+    from faceid.zoo.convert import CONVERTERS, export_dir
+
+    if str(model) in CONVERTERS:
+        return Path(export_dir(str(model), source=source))  # its errors (missing source, bad hash) as they are
+    raise FileNotFoundError(
+        f"{model}: not an export folder (run `faceid export`) and not a pretrained model "
+        f"(available: {', '.join(sorted(CONVERTERS))})"
+    )
 
 
 class Recognizer:
