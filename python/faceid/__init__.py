@@ -9,13 +9,13 @@ __version__ = "0.1.0"
 
 from faceid._info import info
 
-__all__ = ["Recognizer", "__version__", "info"]
+__all__ = ["FaceAnalysis", "Recognizer", "__version__", "info"]
 
 
 def __getattr__(name: str):
-    # Lazy: Recognizer imports Paddle, which ``import faceid`` must not.
-    if name == "Recognizer":
-        from faceid.pipeline.recognizer import Recognizer
+    # Lazy: these import Paddle, which ``import faceid`` must not.
+    if name in ("Recognizer", "FaceAnalysis"):
+        import faceid.pipeline
 
-        return Recognizer
+        return getattr(faceid.pipeline, name)
     raise AttributeError(f"module 'faceid' has no attribute {name!r}")

@@ -1,0 +1,201 @@
+"""Detection building blocks in numpy: SSD anchors, letterboxing, BlazeFace decoding, weighted NMS, tiles.
+
+This is the reference implementation (a native version will be checked against it), so it favours plain, exact
+code over speed. Coordinates are continuous pixels (a pixel ``i`` spans ``[i, i + 1)``), boxes are ``xyxy``
+without any "+1". The MediaPipe conventions followed here are those of ``SsdAnchorsCalculator``,
+``TensorsToDetectionsCalculator`` and ``NonMaxSuppressionCalculator`` (weighted mode).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "Letterbox",
+    "box_iou",
+    "decode_blazeface",
+    "letterbox",
+    "letterbox_params",
+    "ssd_anchors",
+    "tile_grid",
+    "weighted_nms",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def ssd_anchors(
+    input_size: int = 128, strides: tuple[int, ...] = (8, 16, 16, 16), anchors_per_layer: int = 2, offset: float = 0.5
+) -> np.ndarray:
+    """Anchor centres ``(A, 2)`` float32 ``(x, y)`` in ``[0, 1]`` of the input, as MediaPipe lays them out.
+
+    Consecutive layers with the same stride share one feature map (``ceil(input_size / stride)`` cells a side)
+    and stack their anchors per cell; cells are row-major, anchors fastest. Anchors have a fixed size of 1 (the
+    regressors carry absolute sizes). BlazeFace short range: ``(8, 16, 16, 16)`` x 2 -> 16*16*2 + 8*8*6 = 896;
+    full range: ``input_size=192, strides=(4,), anchors_per_layer=1`` -> 2304.
+    """
+    centres = []
+    layer = 0
+    while layer < len(strides):
+        stride = strides[layer]
+        same = 1
+        while layer + same < len(strides) and strides[layer + same] == stride:
+            same += 1
+        side = math.ceil(input_size / stride)
+        grid = (np.arange(side, dtype=np.float64) + offset) / side
+        ys, xs = np.meshgrid(grid, grid, indexing="ij")
+        cells = np.stack([xs.ravel(), ys.ravel()], axis=1)
+        centres.append(np.repeat(cells, same * anchors_per_layer, axis=0))
+        layer += same
+    return np.concatenate(centres).astype(np.float32)
+
+
+def decode_blazeface(raw: np.ndarray, anchors: np.ndarray, input_size: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """Raw regressor rows ``(A, 4 + 2K)`` -> (boxes ``(A, 4)`` xyxy, keypoints ``(A, K, 2)``), float32, in pixels
+    of the ``input_size`` network input.
+
+    A row is ``[dx, dy, w, h, kx0, ky0, ...]`` in input pixels; centre and keypoints are offsets from the anchor
+    centre ``anchors`` (``(A, 2)`` in ``[0, 1]``).
+    """
+    raw = np.asarray(raw, dtype=np.float64)
+    if raw.ndim != 2 or raw.shape[1] < 4 or raw.shape[1] % 2 or raw.shape[0] != anchors.shape[0]:
+        raise ValueError(f"raw regressors must be (A, 4 + 2K) with A={anchors.shape[0]}, got {raw.shape}")
+    centre = anchors.astype(np.float64) * input_size
+    cx, cy = raw[:, 0] + centre[:, 0], raw[:, 1] + centre[:, 1]
+    half_w, half_h = raw[:, 2] / 2, raw[:, 3] / 2
+    boxes = np.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], axis=1)
+    keypoints = raw[:, 4:].reshape(raw.shape[0], (raw.shape[1] - 4) // 2, 2) + centre[:, None, :]
+    return boxes.astype(np.float32), keypoints.astype(np.float32)
+
+
+def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """IoU of one xyxy ``box`` with each row of ``boxes`` ``(N, 4)``; 0 where the union is empty."""
+    box, boxes = np.asarray(box, dtype=np.float64), np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    inter_w = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
+    inter_h = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
+    inter = inter_w * inter_h
+    area = max(box[2] - box[0], 0) * max(box[3] - box[1], 0)
+    areas = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+    union = area + areas - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def weighted_nms(
+    boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray, iou_threshold: float = 0.3
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MediaPipe's weighted non-maximum suppression.
+
+    Repeatedly take the best remaining detection; every remaining detection with IoU ``> iou_threshold`` with
+    it (itself included) joins its cluster and is removed. The cluster becomes one detection: box and keypoints
+    are the score-weighted means of the members', the score is the best member's. Ties in score keep input order.
+    Returns ``(boxes (M, 4), scores (M,), keypoints (M, K, 2))`` float32, best first.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    keypoints = np.asarray(keypoints, dtype=np.float64)
+    if keypoints.ndim != 3 or keypoints.shape[0] != boxes.shape[0] or scores.shape[0] != boxes.shape[0]:
+        raise ValueError(
+            f"need boxes (N, 4), scores (N,), keypoints (N, K, 2); got {boxes.shape}, {scores.shape}, {keypoints.shape}"
+        )
+    remaining = np.argsort(-scores, kind="stable")
+    out_boxes, out_scores, out_kps = [], [], []
+    while remaining.size:
+        top = remaining[0]
+        member = box_iou(boxes[top], boxes[remaining]) > iou_threshold
+        member[0] = True  # a degenerate (zero-area) box still suppresses itself
+        cluster = remaining[member]
+        weights = scores[cluster] / scores[cluster].sum() if scores[cluster].sum() > 0 else None
+        out_boxes.append(np.average(boxes[cluster], axis=0, weights=weights))
+        out_kps.append(np.average(keypoints[cluster], axis=0, weights=weights))
+        out_scores.append(scores[top])
+        remaining = remaining[~member]
+    count = len(out_scores)
+    return (
+        np.asarray(out_boxes, dtype=np.float32).reshape(count, 4),
+        np.asarray(out_scores, dtype=np.float32),
+        np.asarray(out_kps, dtype=np.float32).reshape(count, keypoints.shape[1], 2),
+    )
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How an image was fitted into a square network input: ``input = image * scale + pad`` per axis."""
+
+    scale_x: float
+    scale_y: float
+    pad_x: float
+    pad_y: float
+    size: int
+    resized: tuple[int, int]  # (height, width) of the image inside the square
+
+    def to_image(self, points: np.ndarray) -> np.ndarray:
+        """Network-input pixel coordinates ``(..., 2)`` (x, y) -> image pixel coordinates."""
+        points = np.asarray(points, dtype=np.float64)
+        return np.stack(
+            [(points[..., 0] - self.pad_x) / self.scale_x, (points[..., 1] - self.pad_y) / self.scale_y], -1
+        )
+
+    def to_input(self, points: np.ndarray) -> np.ndarray:
+        """Image pixel coordinates ``(..., 2)`` (x, y) -> network-input pixel coordinates."""
+        points = np.asarray(points, dtype=np.float64)
+        return np.stack([points[..., 0] * self.scale_x + self.pad_x, points[..., 1] * self.scale_y + self.pad_y], -1)
+
+
+def letterbox_params(height: int, width: int, size: int) -> Letterbox:
+    """Fit ``height x width`` into ``size x size`` keeping the aspect ratio, centred (pads split evenly, the odd
+    pixel at the bottom/right)."""
+    if height < 1 or width < 1:
+        raise ValueError(f"image must be at least 1x1, got {height}x{width}")
+    scale = size / max(height, width)
+    new_h, new_w = max(1, min(size, round(height * scale))), max(1, min(size, round(width * scale)))
+    return Letterbox(new_w / width, new_h / height, (size - new_w) // 2, (size - new_h) // 2, size, (new_h, new_w))
+
+
+def letterbox(image_rgb_uint8_hwc: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
+    """An RGB uint8 HWC image -> ``(size, size, 3)`` float32 RGB HWC in ``[-1, 1]``, letterboxed on black (-1).
+
+    Downscaling uses area averaging, upscaling bilinear (OpenCV).
+    """
+    import cv2
+
+    image = np.asarray(image_rgb_uint8_hwc)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected an RGB uint8 HWC image, got shape {image.shape} dtype {image.dtype}")
+    params = letterbox_params(image.shape[0], image.shape[1], size)
+    new_h, new_w = params.resized
+    shrinking = new_h < image.shape[0] or new_w < image.shape[1]
+    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    canvas = np.zeros((size, size, 3), dtype=np.uint8)
+    x0, y0 = int(params.pad_x), int(params.pad_y)
+    canvas[y0 : y0 + new_h, x0 : x0 + new_w] = resized
+    return canvas.astype(np.float32) / 127.5 - 1.0, params
+
+
+def _starts(length: int, tile: int) -> list[int]:
+    """Tile origins along one axis: 50% overlap, the last tile flush with the end."""
+    if tile >= length:
+        return [0]
+    count = math.ceil((length - tile) / (tile / 2)) + 1
+    return sorted({round(v) for v in np.linspace(0, length - tile, count)})
+
+
+def tile_grid(
+    height: int, width: int, scales: tuple[float, ...] = (1.0, 0.5, 0.35), min_side: int = 48
+) -> list[tuple[int, int, int, int]]:
+    """Square tiles ``(x0, y0, x1, y1)`` whose side is ``scale`` x the image's long side, 50% overlap, clipped
+    to the image; the whole image comes first. Tiles smaller than ``min_side`` pixels are skipped."""
+    tiles = [(0, 0, width, height)]
+    for scale in scales:
+        side = round(scale * max(height, width))
+        if side >= max(height, width) or side < min_side:
+            continue
+        for y0 in _starts(height, side):
+            for x0 in _starts(width, side):
+                tile = (x0, y0, min(x0 + side, width), min(y0 + side, height))
+                if tile not in tiles:
+                    tiles.append(tile)
+    return tiles

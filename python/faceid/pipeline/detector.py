@@ -1,0 +1,138 @@
+"""``FaceDetector``: faces, scores and 6 keypoints from BGR photos, with MediaPipe's BlazeFace (short range).
+
+One pass letterboxes the image to 128x128 RGB in [-1, 1], runs the network, decodes the 896 anchors, applies a
+sigmoid and MediaPipe's weighted NMS (IoU 0.3). Short range only sees faces that fill a good part of the frame,
+so ``tiling=True`` (default) also runs square tiles of 0.5 and 0.35 of the long side (50% overlap) in the same
+batch, drops tile detections cut by an inner tile edge, and merges everything with one global weighted NMS.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from faceid.pipeline.detect_ops import Letterbox, decode_blazeface, letterbox, ssd_anchors, tile_grid, weighted_nms
+
+__all__ = ["KEYPOINT_NAMES", "Detection", "FaceDetector"]
+
+logger = logging.getLogger(__name__)
+
+# Subject's right eye is on the image's left for a frontal face.
+KEYPOINT_NAMES = ("right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear", "left_ear")
+_SCORE_CLIP = 100.0  # MediaPipe clips logits to +-100 before the sigmoid
+_EDGE_MARGIN = 0.02  # tile detections within this fraction of an inner tile edge are dropped
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One face in original-image pixels: ``box`` (4,) float32 xyxy, ``score`` in [0, 1], ``keypoints`` (6, 2)
+    float32 (x, y) in the order of :data:`KEYPOINT_NAMES`."""
+
+    box: np.ndarray
+    score: float
+    keypoints: np.ndarray
+
+
+@dataclass
+class _Candidates:
+    boxes: np.ndarray
+    scores: np.ndarray
+    keypoints: np.ndarray
+
+
+class FaceDetector:
+    """BlazeFace face detector.
+
+    ``model``: a pretrained record name (``blazeface_short``); ``model_source``: the folder holding the source
+    ``.tflite`` (default ``$FACEID_MODEL_SOURCE``; converted weights are cached under ``$FACEID_HOME``);
+    ``score_threshold``: minimum sigmoid score; ``tiling``: also search tiles (group photos, small faces);
+    ``tile_score_threshold``: the (stricter) minimum score of a detection found in a tile, since tiles magnify
+    background texture (the default rejects a 0.79 "face" in the White House facade of ``obama1.jpg``).
+    """
+
+    def __init__(
+        self,
+        model: str = "blazeface_short",
+        *,
+        model_source: str | os.PathLike[str] | None = None,
+        score_threshold: float = 0.75,
+        tiling: bool = True,
+        iou_threshold: float = 0.3,
+        tile_scales: tuple[float, ...] = (1.0, 0.5, 0.35),
+        tile_score_threshold: float = 0.85,
+    ) -> None:
+        from faceid.zoo.blazeface import load_blazeface
+        from faceid.zoo.registry import get_record
+
+        self.record = get_record(model)
+        self.net = load_blazeface(model, model_source)
+        self.input_size = self.record.input_size[0]
+        self.anchors = ssd_anchors(self.input_size, tuple(self.record.extra["strides"]), anchors_per_layer=2)
+        self.score_threshold = score_threshold
+        self.iou_threshold = iou_threshold
+        self.tiling = tiling
+        self.tile_scales = tile_scales
+        self.tile_score_threshold = tile_score_threshold
+
+    def run(self, batch_rgb_float_nchw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Raw network outputs for a (N, 3, 128, 128) float32 RGB [-1, 1] NCHW batch: regressors (N, 896, 16) and
+        score logits (N, 896, 1), float32 numpy."""
+        import paddle
+
+        batch = np.ascontiguousarray(batch_rgb_float_nchw, dtype=np.float32)
+        with paddle.no_grad():
+            regressors, scores = self.net(paddle.to_tensor(batch))
+        return regressors.numpy(), scores.numpy()
+
+    def _decode(self, regressors: np.ndarray, logits: np.ndarray, box: Letterbox) -> _Candidates:
+        """One input's raw outputs -> candidates above the threshold, in the letterboxed image's pixels."""
+        scores = 1.0 / (1.0 + np.exp(-np.clip(logits.reshape(-1).astype(np.float64), -_SCORE_CLIP, _SCORE_CLIP)))
+        keep = scores >= self.score_threshold
+        boxes, keypoints = decode_blazeface(regressors[keep], self.anchors[keep], self.input_size)
+        corners = box.to_image(boxes.reshape(-1, 2, 2)).reshape(-1, 4)
+        return _Candidates(corners, scores[keep], box.to_image(keypoints))
+
+    def _candidates(self, image_bgr_uint8_hwc: np.ndarray, tiles: list[tuple[int, int, int, int]]) -> _Candidates:
+        """Detections (before NMS) of every tile, in image pixels; tile detections cut by an inner edge dropped."""
+        height, width = image_bgr_uint8_hwc.shape[:2]
+        rgb = image_bgr_uint8_hwc[:, :, ::-1]
+        inputs, boxes = zip(*(letterbox(rgb[y0:y1, x0:x1], self.input_size) for x0, y0, x1, y1 in tiles), strict=True)
+        regressors, logits = self.run(np.stack(inputs).transpose(0, 3, 1, 2))
+        parts = []
+        for i, (x0, y0, x1, y1) in enumerate(tiles):
+            found = self._decode(regressors[i], logits[i], boxes[i])
+            margin = _EDGE_MARGIN * max(x1 - x0, y1 - y0)
+            inside = np.ones(found.scores.shape, dtype=bool)
+            if i > 0:  # tiles[0] is the whole image
+                inside &= found.scores >= self.tile_score_threshold
+            for axis, low, high, limit in ((0, x0, x1, width), (1, y0, y1, height)):
+                if low > 0:
+                    inside &= found.boxes[:, axis] >= margin
+                if high < limit:
+                    inside &= found.boxes[:, axis + 2] <= (high - low) - margin
+            offset = np.array([x0, y0], dtype=np.float64)
+            parts.append(
+                _Candidates(
+                    found.boxes[inside] + np.tile(offset, 2), found.scores[inside], found.keypoints[inside] + offset
+                )
+            )
+        return _Candidates(
+            np.concatenate([p.boxes for p in parts]).reshape(-1, 4),
+            np.concatenate([p.scores for p in parts]),
+            np.concatenate([p.keypoints for p in parts]).reshape(-1, len(KEYPOINT_NAMES), 2),
+        )
+
+    def detect(self, image_bgr_uint8_hwc: np.ndarray) -> list[Detection]:
+        """Faces in a BGR uint8 HWC image, best first, in its pixel coordinates."""
+        image = np.asarray(image_bgr_uint8_hwc)
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or 0 in image.shape:
+            raise ValueError(f"expected a non-empty BGR uint8 HWC image, got shape {image.shape} dtype {image.dtype}")
+        height, width = image.shape[:2]
+        tiles = tile_grid(height, width, self.tile_scales) if self.tiling else [(0, 0, width, height)]
+        found = self._candidates(image, tiles)
+        boxes, scores, keypoints = weighted_nms(found.boxes, found.scores, found.keypoints, self.iou_threshold)
+        logger.debug("%d tiles, %d candidates, %d faces", len(tiles), found.scores.size, scores.size)
+        return [Detection(boxes[i], float(scores[i]), keypoints[i]) for i in range(scores.size)]

@@ -1,0 +1,82 @@
+"""The whole pipeline on ../shared/data/gallery_dev: every gallery person named, strangers unknown, no false faces.
+
+Uses the offline pretrained models (BlazeFace short range + MobileFace V2 conversions)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from faceid.cli.main import main
+from faceid.data.images import load_bgr
+from faceid.pipeline.analysis import FaceAnalysis, iter_gallery_images
+
+EXPECTED = {
+    "obama1.jpg": {"obama"},
+    "obama_and_biden.jpg": {"obama", "biden"},
+    "kit_with_rose.jpg": {"kit_harington", "rose_leslie"},
+    "alex_lacamoire1.jpg": {"alex_lacamoire"},
+    "johnsnow_test1.jpg": {"kit_harington"},
+}
+
+
+@pytest.fixture(scope="module")
+def app(shared_models: Path, shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FACEID_HOME", str(tmp_path_factory.mktemp("faceid_home")))  # conversions: a temp cache
+        analysis = FaceAnalysis("blazeface_short", "mobileface_v2", model_source=shared_models)
+        analysis.index = analysis.build_index(iter_gallery_images(shared_data / "gallery_dev" / "train"))
+        yield analysis
+
+
+def test_every_gallery_person_is_named_and_strangers_are_unknown(app, shared_data: Path) -> None:
+    assert app.index.identities == ["alex_lacamoire", "biden", "kit_harington", "obama", "rose_leslie"]
+    for name, expected in EXPECTED.items():
+        faces = app.get(load_bgr(shared_data / "gallery_dev" / "query" / name))
+        named = {f.identity for f in faces if f.identity != "unknown"}
+        assert named == expected, f"{name}: found {[(f.identity, round(f.sim, 3)) for f in faces]}"
+        assert len([f for f in faces if f.identity in expected]) == len(expected), f"{name}: a person named twice"
+
+
+def test_photos_without_faces_give_no_detections(app, shared_data: Path) -> None:
+    for name in ("no_face.png", "no_face_landscape.jpg"):
+        assert app.get(load_bgr(shared_data / "faces" / name)) == [], name
+
+
+def test_build_index_and_predict_commands(
+    shared_models: Path, shared_data: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FACEID_HOME", str(tmp_path / "home"))
+    index = tmp_path / "index.npz"
+    source = ["--model-source", str(shared_models)]
+    assert (
+        main(["build-index", "--img_dir", str(shared_data / "gallery_dev" / "train"), "--output", str(index), *source])
+        == 0
+    )
+    query = shared_data / "gallery_dev" / "query" / "kit_with_rose.jpg"
+    assert (
+        main(
+            [
+                "predict",
+                "--det",
+                "--rec",
+                "--index",
+                str(index),
+                "--input",
+                str(query),
+                "--output",
+                str(tmp_path / "out"),
+                *source,
+            ]
+        )
+        == 0
+    )
+    record = json.loads((tmp_path / "out" / "kit_with_rose.json").read_text())
+    assert {f["identity"] for f in record["faces"]} >= {"kit_harington", "rose_leslie"}
+    for face in record["faces"]:
+        x1, y1, x2, y2 = face["box"]
+        assert 0 <= x1 < x2 and 0 <= y1 < y2 and 0 < face["score"] <= 1
+    assert (tmp_path / "out" / "kit_with_rose.jpg").is_file()
+    assert f"kit_with_rose.jpg: {len(record['faces'])} face(s)" in capsys.readouterr().out
