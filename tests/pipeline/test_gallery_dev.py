@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from faceid.cli.main import main
@@ -80,3 +81,23 @@ def test_build_index_and_predict_commands(
         assert 0 <= x1 < x2 and 0 <= y1 < y2 and 0 < face["score"] <= 1
     assert (tmp_path / "out" / "kit_with_rose.jpg").is_file()
     assert f"kit_with_rose.jpg: {len(record['faces'])} face(s)" in capsys.readouterr().out
+
+
+def test_video_in_annotated_video_and_per_frame_json_out(app, shared_data: Path, tmp_path: Path) -> None:
+    import cv2
+
+    from faceid.pipeline.predict import predict_path
+
+    frame = cv2.resize(load_bgr(shared_data / "gallery_dev" / "query" / "obama1.jpg"), (640, 480))
+    source = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(source), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 480))
+    for shift in range(3):
+        writer.write(np.roll(frame, 8 * shift, axis=1))
+    writer.release()
+    faces = predict_path(app, source, tmp_path / "out", progress=False)["clip.avi"]
+    assert [f.identity for f in faces] == ["obama"]
+    record = json.loads((tmp_path / "out" / "clip.json").read_text())
+    assert [len(r["faces"]) for r in record["frames"]] == [1, 1, 1]
+    capture = cv2.VideoCapture(str(tmp_path / "out" / "clip.mp4"))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
+    capture.release()
