@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def register(groups: argparse._SubParsersAction) -> None:
-    parser = groups.add_parser("bench", help="benchmarks (decode, embed)")
+    parser = groups.add_parser("bench", help="benchmarks (decode, embed, pipeline)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     decode = commands.add_parser("decode", help="decode throughput: cv2 vs numpy pipeline vs native")
@@ -24,6 +24,12 @@ def register(groups: argparse._SubParsersAction) -> None:
     embed.add_argument("--repeats", type=int, default=30, help="interleaved calls per path at batch 1")
     embed.add_argument("--json", default=None, help="also write the results here")
     embed.set_defaults(handler=_embed)
+    pipeline = commands.add_parser("pipeline", help="detect/align/embed/search ms on a 6-face 1080p photo")
+    pipeline.add_argument("--shared", default=None, help="shared data folder (default ../shared/data)")
+    pipeline.add_argument("--model-source", "--model_source", dest="model_source", default=None)
+    pipeline.add_argument("--repeats", type=int, default=5)
+    pipeline.add_argument("--json", default=None, help="also write the results here")
+    pipeline.set_defaults(handler=_pipeline)
 
 
 def _decode(args: argparse.Namespace) -> int:
@@ -46,6 +52,20 @@ def _embed(args: argparse.Namespace) -> int:
 
     result = run_embed_benchmark(args.network, repeats=args.repeats)
     print(format_embed_table(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def _pipeline(args: argparse.Namespace) -> int:
+    import os
+
+    from faceid.bench.pipeline import format_pipeline_table, run_pipeline_benchmark
+
+    shared = Path(args.shared) if args.shared else Path.cwd().parent / "shared" / "data"
+    source = args.model_source or os.environ.get("FACEID_MODEL_SOURCE") or shared.parent / "models"
+    result = run_pipeline_benchmark(shared, source, repeats=args.repeats)
+    print(format_pipeline_table(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return 0
