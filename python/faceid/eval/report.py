@@ -108,6 +108,10 @@ def draw_roc(report: TargetReport, size: int = 560) -> np.ndarray:
         y = int(to_y(tenth / 10))
         cv2.line(image, (left, y), (right, y), grey, 1)
         cv2.putText(image, f"{tenth / 10:.1f}", (left - 40, y + 5), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    if report.issame.all() or not report.issame.any():
+        missing = "impostor" if report.issame.all() else "genuine"
+        message = f"no {missing} pairs: the ROC curve is undefined"
+        cv2.putText(image, message, (left + 20, (top + bottom) // 2), font, 0.6, (0, 0, 200), 1, cv2.LINE_AA)
     far, tar = roc_curve(report.distances, report.issame)
     keep = far > 0
     points = np.stack([to_x(far[keep]), to_y(tar[keep])], axis=1).astype(np.int32)
