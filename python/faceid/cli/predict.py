@@ -82,6 +82,7 @@ def _app(args: argparse.Namespace, *, det: bool, rec: bool, index=None):
         cdd_num=getattr(args, "cdd_num", 5),
         threads=args.cpu_threads,
         device="gpu" if args.use_gpu else "cpu",
+        max_batch_size=getattr(args, "max_batch_size", 32),
     )
 
 

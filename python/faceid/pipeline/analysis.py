@@ -63,6 +63,7 @@ class FaceAnalysis:
         cdd_num: int = 5,
         threads: int = 2,
         device: str = "cpu",
+        max_batch_size: int = 32,
     ) -> None:
         if det is None and rec is None:
             raise ValueError("nothing to do: give a detector (det), a recognizer (rec) or both")
@@ -75,7 +76,9 @@ class FaceAnalysis:
         if rec is not None:
             from faceid.pipeline.recognizer import Recognizer
 
-            self.recognizer = Recognizer(rec, device=device, threads=threads, model_source=model_source)
+            self.recognizer = Recognizer(
+                rec, device=device, threads=threads, model_source=model_source, batch_size=max_batch_size
+            )
         self.rec_thresh, self.cdd_num = rec_thresh, cdd_num
         self.index = GalleryIndex.load(index, model=self.rec_name) if isinstance(index, (str, Path)) else index
 
