@@ -71,7 +71,8 @@ def _app(args: argparse.Namespace, *, det: bool, rec: bool, index=None):
     from faceid.gallery import DEFAULT_REC_THRESH
     from faceid.pipeline.analysis import FaceAnalysis
 
-    threshold = getattr(args, "rec_thresh", None) or DEFAULT_REC_THRESH
+    given = getattr(args, "rec_thresh", None)
+    threshold = DEFAULT_REC_THRESH if given is None else given
     return FaceAnalysis(
         args.det_model if det else None,
         args.rec_model if rec else None,
