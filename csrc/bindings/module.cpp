@@ -22,6 +22,7 @@
 namespace py = pybind11;
 using faceid::ArgumentError;
 namespace faceid { void register_infer_bindings(py::module_& m); }  // infer_bindings.cpp
+namespace faceid { void register_detect_bindings(py::module_& m); }  // detect_bindings.cpp
 
 namespace {
 
@@ -300,4 +301,5 @@ PYBIND11_MODULE(_C, m) {
   m.def("cuda_status", &cuda_status, "(device_count, reason when 0)");
   m.def("build_info", &build_info);
   faceid::register_infer_bindings(m);
+  faceid::register_detect_bindings(m);
 }

@@ -76,3 +76,17 @@ class NativePredictor:
     def output_dim(self) -> int: ...
     @property
     def clones(self) -> int: ...
+
+# BlazeFace post-processing (csrc/detect): use faceid.pipeline.detect_ops instead.
+def decode_blazeface(raw: np.ndarray, anchors: np.ndarray, input_size: int) -> tuple[np.ndarray, np.ndarray]: ...
+def blazeface_candidates(
+    raw: np.ndarray,
+    logits: np.ndarray,
+    anchors: np.ndarray,
+    input_size: int,
+    score_threshold: float,
+    score_clip: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+def weighted_nms(
+    boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray, iou_threshold: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...

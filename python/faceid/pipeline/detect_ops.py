@@ -1,7 +1,8 @@
-"""Detection building blocks in numpy: SSD anchors, letterboxing, BlazeFace decoding, weighted NMS, tiles.
+"""Detection building blocks: SSD anchors, letterboxing, BlazeFace decoding, weighted NMS, tiles.
 
-This is the reference implementation (a native version will be checked against it), so it favours plain, exact
-code over speed. Coordinates are continuous pixels (a pixel ``i`` spans ``[i, i + 1)``), boxes are ``xyxy``
+``decode_blazeface``, ``blazeface_candidates`` and ``weighted_nms`` run natively (``faceid._C``, float32); their
+``*_reference`` twins are the numpy references the native code is tested against, plain and exact rather than
+fast. Coordinates are continuous pixels (a pixel ``i`` spans ``[i, i + 1)``), boxes are ``xyxy``
 without any "+1". The MediaPipe conventions followed here are those of ``SsdAnchorsCalculator``,
 ``TensorsToDetectionsCalculator`` and ``NonMaxSuppressionCalculator`` (weighted mode).
 """
@@ -14,16 +15,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from faceid import _C
+
 __all__ = [
     "Letterbox",
+    "blazeface_candidates",
+    "blazeface_candidates_reference",
     "box_iou",
     "decode_blazeface",
+    "decode_blazeface_reference",
     "letterbox",
     "letterbox_params",
     "ssd_anchors",
     "tile_grid",
     "weighted_nms",
+    "weighted_nms_reference",
 ]
+
+SCORE_CLIP = 100.0  # MediaPipe clips logits to +-100 before the sigmoid
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +64,36 @@ def ssd_anchors(
 
 
 def decode_blazeface(raw: np.ndarray, anchors: np.ndarray, input_size: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """Native :func:`decode_blazeface_reference` (inputs cast to float32): raw regressors ``(A, 4 + 2K)``, anchor
+    centres ``(A, 2)`` -> (boxes ``(A, 4)`` xyxy, keypoints ``(A, K, 2)``), float32, in input pixels."""
+    return _C.decode_blazeface(_f32(raw), _f32(anchors), int(input_size))
+
+
+def blazeface_candidates(
+    raw: np.ndarray, logits: np.ndarray, anchors: np.ndarray, input_size: int = 128, score_threshold: float = 0.5
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Native :func:`blazeface_candidates_reference`: the decoded rows whose score passes the threshold."""
+    return _C.blazeface_candidates(
+        _f32(raw), _f32(logits), _f32(anchors), int(input_size), float(score_threshold), SCORE_CLIP
+    )
+
+
+def weighted_nms(
+    boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray, iou_threshold: float = 0.3
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Native :func:`weighted_nms_reference` (inputs cast to float32): boxes ``(N, 4)``, scores ``(N,)``,
+    keypoints ``(N, K, 2)`` -> the merged ``(boxes, scores, keypoints)`` float32, best first."""
+    boxes, keypoints = _f32(boxes).reshape(-1, 4), _f32(keypoints)
+    return _C.weighted_nms(boxes, _f32(scores).reshape(-1), keypoints, float(iou_threshold))
+
+
+def _f32(array: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def decode_blazeface_reference(
+    raw: np.ndarray, anchors: np.ndarray, input_size: int = 128
+) -> tuple[np.ndarray, np.ndarray]:
     """Raw regressor rows ``(A, 4 + 2K)`` -> (boxes ``(A, 4)`` xyxy, keypoints ``(A, K, 2)``), float32, in pixels
     of the ``input_size`` network input.
 
@@ -72,6 +111,21 @@ def decode_blazeface(raw: np.ndarray, anchors: np.ndarray, input_size: int = 128
     return boxes.astype(np.float32), keypoints.astype(np.float32)
 
 
+def blazeface_candidates_reference(
+    raw: np.ndarray, logits: np.ndarray, anchors: np.ndarray, input_size: int = 128, score_threshold: float = 0.5
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One input's raw outputs -> (boxes ``(K, 4)``, scores ``(K,)``, keypoints ``(K, k, 2)``) float32 of the rows
+    whose score ``sigmoid(clip(logit, -100, 100))`` is ``>= score_threshold``, in input order and input pixels.
+
+    ``raw`` ``(A, 4 + 2k)`` as in :func:`decode_blazeface_reference`, ``logits`` ``(A, 1)`` or ``(A,)``.
+    """
+    logits = np.asarray(logits, dtype=np.float64).reshape(-1)
+    scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -SCORE_CLIP, SCORE_CLIP)))
+    keep = scores >= score_threshold
+    boxes, keypoints = decode_blazeface_reference(np.asarray(raw)[keep], np.asarray(anchors)[keep], input_size)
+    return boxes, scores[keep].astype(np.float32), keypoints
+
+
 def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """IoU of one xyxy ``box`` with each row of ``boxes`` ``(N, 4)``; 0 where the union is empty."""
     box, boxes = np.asarray(box, dtype=np.float64), np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
@@ -84,7 +138,7 @@ def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
-def weighted_nms(
+def weighted_nms_reference(
     boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray, iou_threshold: float = 0.3
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """MediaPipe's weighted non-maximum suppression.

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from faceid.pipeline.detect_ops import Letterbox, decode_blazeface, letterbox, ssd_anchors, tile_grid, weighted_nms
+from faceid.pipeline.detect_ops import Letterbox, blazeface_candidates, letterbox, ssd_anchors, tile_grid, weighted_nms
 
 __all__ = ["KEYPOINT_NAMES", "Detection", "FaceDetector"]
 
@@ -22,7 +22,6 @@ logger = logging.getLogger(__name__)
 
 # Subject's right eye is on the image's left for a frontal face.
 KEYPOINT_NAMES = ("right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear", "left_ear")
-_SCORE_CLIP = 100.0  # MediaPipe clips logits to +-100 before the sigmoid
 _EDGE_MARGIN = 0.02  # tile detections within this fraction of an inner tile edge are dropped
 
 
@@ -89,11 +88,11 @@ class FaceDetector:
 
     def _decode(self, regressors: np.ndarray, logits: np.ndarray, box: Letterbox) -> _Candidates:
         """One input's raw outputs -> candidates above the threshold, in the letterboxed image's pixels."""
-        scores = 1.0 / (1.0 + np.exp(-np.clip(logits.reshape(-1).astype(np.float64), -_SCORE_CLIP, _SCORE_CLIP)))
-        keep = scores >= self.score_threshold
-        boxes, keypoints = decode_blazeface(regressors[keep], self.anchors[keep], self.input_size)
+        boxes, scores, keypoints = blazeface_candidates(
+            regressors, logits, self.anchors, self.input_size, self.score_threshold
+        )
         corners = box.to_image(boxes.reshape(-1, 2, 2)).reshape(-1, 4)
-        return _Candidates(corners, scores[keep], box.to_image(keypoints))
+        return _Candidates(corners, scores, box.to_image(keypoints))
 
     def _candidates(self, image_bgr_uint8_hwc: np.ndarray, tiles: list[tuple[int, int, int, int]]) -> _Candidates:
         """Detections (before NMS) of every tile, in image pixels; tile detections cut by an inner edge dropped."""

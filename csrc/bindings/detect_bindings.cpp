@@ -1,0 +1,145 @@
+// Python face of csrc/detect: BlazeFace decoding and weighted NMS. Argument checks and numpy conversions live
+// here; the computation runs with the GIL released.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cmath>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/check.h"
+#include "detect/blazeface.h"
+
+namespace py = pybind11;
+
+namespace faceid {
+namespace {
+
+using FloatArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
+
+std::string shape_str(const py::array& a) {
+  std::string s = "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
+  return s + (a.ndim() == 1 ? ",)" : ")");
+}
+
+// A float32 array as C-contiguous (copied only when it is not); any other dtype is an error.
+FloatArray as_float32(const py::array& a, const char* name) {
+  FACEID_CHECK_ARG(a.dtype().is(py::dtype::of<float>()), name, ": expected dtype float32, got ",
+                   py::str(a.dtype()).cast<std::string>());
+  return FloatArray::ensure(a);
+}
+
+void check_finite(const FloatArray& a, const char* name) {
+  const float* data = a.data();
+  for (py::ssize_t i = 0; i < a.size(); ++i)
+    FACEID_CHECK_ARG(std::isfinite(data[i]), name, ": expected finite values, got ", data[i], " at flat index ", i);
+}
+
+void check_unit(double value, const char* name) {
+  FACEID_CHECK_ARG(value >= 0.0 && value <= 1.0, name, ": expected a value in [0, 1], got ", value);
+}
+
+// Checks raw (A, 4 + 2K) and anchors (A, 2); returns K.
+size_t check_regressors(const py::array& raw, const py::array& anchors, int input_size) {
+  FACEID_CHECK_ARG(raw.ndim() == 2 && raw.shape(1) >= 4 && raw.shape(1) % 2 == 0,
+                   "raw: expected shape (A, 4 + 2K), got ", shape_str(raw));
+  FACEID_CHECK_ARG(anchors.ndim() == 2 && anchors.shape(1) == 2 && anchors.shape(0) == raw.shape(0),
+                   "anchors: expected shape (", raw.shape(0), ", 2) to match raw (A, 4 + 2K) ", shape_str(raw),
+                   ", got ", shape_str(anchors));
+  FACEID_CHECK_ARG(input_size > 0, "input_size: expected a positive size, got ", input_size);
+  return static_cast<size_t>(raw.shape(1) - 4) / 2;
+}
+
+// Row-major float32 array of `shape` that owns `values` without copying them.
+py::array_t<float> owned(std::vector<float>&& values, std::vector<py::ssize_t> shape) {
+  auto* data = new std::vector<float>(std::move(values));
+  py::capsule free_data(data, [](void* p) { delete static_cast<std::vector<float>*>(p); });
+  return py::array_t<float>(shape, data->data(), free_data);
+}
+
+py::tuple as_tuple(detect::Detections&& found, size_t num_keypoints) {
+  const auto n = static_cast<py::ssize_t>(found.size()), k = static_cast<py::ssize_t>(num_keypoints);
+  return py::make_tuple(owned(std::move(found.boxes), {n, 4}), owned(std::move(found.scores), {n}),
+                        owned(std::move(found.keypoints), {n, k, 2}));
+}
+
+py::tuple decode_blazeface(const py::array& raw_in, const py::array& anchors_in, int input_size) {
+  const size_t k = check_regressors(raw_in, anchors_in, input_size);
+  FloatArray raw = as_float32(raw_in, "raw"), anchors = as_float32(anchors_in, "anchors");
+  const auto n = static_cast<py::ssize_t>(raw.shape(0));
+  py::array_t<float> boxes({n, py::ssize_t{4}}), keypoints({n, static_cast<py::ssize_t>(k), py::ssize_t{2}});
+  const float *raw_data = raw.data(), *anchor_data = anchors.data();
+  float *box_data = boxes.mutable_data(), *kp_data = keypoints.mutable_data();
+  {
+    py::gil_scoped_release release;
+    detect::decode_blazeface(raw_data, anchor_data, static_cast<size_t>(n), k, input_size, box_data, kp_data);
+  }
+  return py::make_tuple(boxes, keypoints);
+}
+
+py::tuple blazeface_candidates(const py::array& raw_in, const py::array& logits_in, const py::array& anchors_in,
+                               int input_size, double score_threshold, double score_clip) {
+  const size_t k = check_regressors(raw_in, anchors_in, input_size);
+  const py::ssize_t count = raw_in.shape(0);
+  FACEID_CHECK_ARG((logits_in.ndim() == 1 && logits_in.shape(0) == count) ||
+                       (logits_in.ndim() == 2 && logits_in.shape(0) == count && logits_in.shape(1) == 1),
+                   "logits: expected shape (", count, ", 1) or (", count, ",) to match raw ", shape_str(raw_in),
+                   ", got ", shape_str(logits_in));
+  check_unit(score_threshold, "score_threshold");
+  FACEID_CHECK_ARG(score_clip > 0, "score_clip: expected a positive value, got ", score_clip);
+  FloatArray raw = as_float32(raw_in, "raw"), logits = as_float32(logits_in, "logits");
+  FloatArray anchors = as_float32(anchors_in, "anchors");
+  const float *raw_data = raw.data(), *logit_data = logits.data(), *anchor_data = anchors.data();
+  detect::Detections found;
+  {
+    py::gil_scoped_release release;
+    found = detect::blazeface_candidates(raw_data, logit_data, anchor_data, static_cast<size_t>(count), k,
+                                         input_size, score_threshold, score_clip);
+  }
+  return as_tuple(std::move(found), k);
+}
+
+py::tuple weighted_nms(const py::array& boxes_in, const py::array& scores_in, const py::array& keypoints_in,
+                       double iou_threshold) {
+  FACEID_CHECK_ARG(boxes_in.ndim() == 2 && boxes_in.shape(1) == 4, "boxes: expected shape (N, 4), got ",
+                   shape_str(boxes_in));
+  const py::ssize_t n = boxes_in.shape(0);
+  FACEID_CHECK_ARG(scores_in.ndim() == 1 && scores_in.shape(0) == n, "scores: expected shape (", n,
+                   ",) to match boxes ", shape_str(boxes_in), ", got ", shape_str(scores_in));
+  FACEID_CHECK_ARG(keypoints_in.ndim() == 3 && keypoints_in.shape(0) == n && keypoints_in.shape(2) == 2,
+                   "keypoints: expected shape (", n, ", K, 2) to match boxes ", shape_str(boxes_in), ", got ",
+                   shape_str(keypoints_in));
+  check_unit(iou_threshold, "iou_threshold");
+  FloatArray boxes = as_float32(boxes_in, "boxes"), scores = as_float32(scores_in, "scores");
+  FloatArray keypoints = as_float32(keypoints_in, "keypoints");
+  check_finite(scores, "scores");
+  const auto k = static_cast<size_t>(keypoints_in.shape(1));
+  const float *box_data = boxes.data(), *score_data = scores.data(), *kp_data = keypoints.data();
+  detect::Detections found;
+  {
+    py::gil_scoped_release release;
+    found = detect::weighted_nms(box_data, score_data, kp_data, static_cast<size_t>(n), k, iou_threshold);
+  }
+  return as_tuple(std::move(found), k);
+}
+
+}  // namespace
+
+void register_detect_bindings(py::module_& m) {
+  m.def("decode_blazeface", &decode_blazeface, py::arg("raw"), py::arg("anchors"), py::arg("input_size"),
+        "raw (A, 4 + 2K) float32, anchors (A, 2) float32 centres in [0, 1] -> (boxes (A, 4) xyxy, keypoints "
+        "(A, K, 2)) float32 in input pixels.");
+  m.def("blazeface_candidates", &blazeface_candidates, py::arg("raw"), py::arg("logits"), py::arg("anchors"),
+        py::arg("input_size"), py::arg("score_threshold"), py::arg("score_clip"),
+        "decode_blazeface of the rows with sigmoid(clip(logit)) >= score_threshold -> (boxes (K, 4), scores (K,), "
+        "keypoints (K, 6, 2)) float32, in input order.");
+  m.def("weighted_nms", &weighted_nms, py::arg("boxes"), py::arg("scores"), py::arg("keypoints"),
+        py::arg("iou_threshold"),
+        "MediaPipe's weighted NMS on float32 boxes (N, 4), scores (N,), keypoints (N, K, 2) -> the same triple, best "
+        "first.");
+}
+
+}  // namespace faceid
