@@ -213,3 +213,14 @@ def test_rejects_bad_images(detector) -> None:
         detector.detect(np.zeros((10, 10), dtype=np.uint8))
     with pytest.raises(ValueError, match="BGR uint8 HWC"):
         detector.detect(np.zeros((10, 10, 3), dtype=np.float32))
+
+
+def test_inference_backend_equals_the_eager_network(detector) -> None:
+    batch = np.random.default_rng(3).uniform(-1, 1, size=(3, 3, 128, 128)).astype(np.float32)
+    import paddle
+
+    with paddle.no_grad():
+        eager = [t.numpy() for t in detector.net(paddle.to_tensor(batch))]
+    fast = detector.run(batch)
+    for a, b in zip(fast, eager):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * max(1.0, float(np.abs(b).max())))

@@ -91,6 +91,10 @@ class PaddlePredictor:
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """float32 (N, 3, H, W) -> float32 (N, D)."""
+        return self.run_outputs(batch)[self.output_name]
+
+    def run_outputs(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """Every output of the program for a float32 (N, 3, H, W) batch, by output name."""
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         if batch.ndim != 4 or batch.shape[1] != 3:
             raise ValueError(f"expected a float32 (N, 3, H, W) batch, got shape {batch.shape}")
@@ -99,4 +103,4 @@ class PaddlePredictor:
         handle.reshape(list(batch.shape))
         handle.copy_from_cpu(batch)
         predictor.run()
-        return predictor.get_output_handle(self.output_name).copy_to_cpu()
+        return {name: predictor.get_output_handle(name).copy_to_cpu() for name in predictor.get_output_names()}

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +44,24 @@ class _Candidates:
     keypoints: np.ndarray
 
 
+def _inference_predictor(net, name: str):
+    """A Paddle Inference predictor (oneDNN; ~2.5x faster than eager on a batch of tiles) of ``net``, and the
+    temporary export folder it reads (other threads load their own predictor from it; the detector removes it
+    when it is collected)."""
+    import tempfile
+
+    import paddle
+
+    from faceid.infer import PaddlePredictor
+
+    folder = tempfile.mkdtemp(prefix=f"faceid-{name}-")
+    spec = [paddle.static.InputSpec([None, 3, 128, 128], "float32", "x")]
+    with paddle.pir_utils.OldIrGuard():
+        paddle.jit.save(net, f"{folder}/inference", input_spec=spec)
+    predictor = PaddlePredictor(f"{folder}/inference.pdmodel", f"{folder}/inference.pdiparams", threads=2)
+    return predictor, folder
+
+
 class FaceDetector:
     """BlazeFace face detector.
 
@@ -49,7 +69,8 @@ class FaceDetector:
     ``.tflite`` (default ``$FACEID_MODEL_SOURCE``; converted weights are cached under ``$FACEID_HOME``);
     ``score_threshold``: minimum sigmoid score; ``tiling``: also search tiles (group photos, small faces);
     ``tile_score_threshold``: the (stricter) minimum score of a detection found in a tile, since tiles magnify
-    background texture (the default rejects a 0.79 "face" in the White House facade of ``obama1.jpg``).
+    background texture (the default rejects a 0.79 "face" in the White House facade of ``obama1.jpg``);
+    ``backend``: ``inference`` (Paddle Inference, oneDNN) or ``dygraph`` (eager Paddle, the reference).
     """
 
     def __init__(
@@ -62,12 +83,20 @@ class FaceDetector:
         iou_threshold: float = 0.3,
         tile_scales: tuple[float, ...] = (1.0, 0.5, 0.35),
         tile_score_threshold: float = 0.85,
+        backend: str = "inference",
     ) -> None:
+        if backend not in ("inference", "dygraph"):
+            raise ValueError(f"backend must be 'inference' or 'dygraph', got {backend!r}")
         from faceid.zoo.blazeface import load_blazeface
         from faceid.zoo.registry import get_record
 
         self.record = get_record(model)
         self.net = load_blazeface(model, model_source)
+        self.backend = backend
+        self._predictor = None
+        if backend == "inference":
+            self._predictor, folder = _inference_predictor(self.net, model)
+            weakref.finalize(self, shutil.rmtree, folder, True)
         self.input_size = self.record.input_size[0]
         self.anchors = ssd_anchors(self.input_size, tuple(self.record.extra["strides"]), anchors_per_layer=2)
         self.score_threshold = score_threshold
@@ -82,6 +111,9 @@ class FaceDetector:
         import paddle
 
         batch = np.ascontiguousarray(batch_rgb_float_nchw, dtype=np.float32)
+        if self._predictor is not None:
+            outputs = sorted(self._predictor.run_outputs(batch).values(), key=lambda a: -a.shape[-1])
+            return outputs[0], outputs[1]  # (N, 896, 16) regressors, then (N, 896, 1) logits
         with paddle.no_grad():
             regressors, scores = self.net(paddle.to_tensor(batch))
         return regressors.numpy(), scores.numpy()
