@@ -12,7 +12,13 @@ from faceid.cli.main import main
 def test_models_list_shows_every_record_with_licence_and_hash(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models", "list"]) == 0
     out = capsys.readouterr().out
-    for name in ("blazeface_short", "mobileface_v2", "mobileface_v1.0_infer", "arcface_iresnet50_v1.0_infer"):
+    for name in (
+        "blazeface_short",
+        "mobileface_v2",
+        "mtcnn_onet",
+        "mobileface_v1.0_infer",
+        "arcface_iresnet50_v1.0_infer",
+    ):
         assert name in out
     assert "sha256 bbff11cebd1e" in out and "unverified" in out and "non-commercial" in out
 
@@ -24,6 +30,7 @@ def test_models_get_converts_into_the_cache(
     assert main(["models", "get", "mobileface_v2", "--model-source", str(shared_models)]) == 0
     assert (tmp_path / "models" / "mobileface_v2" / "faceid.json").is_file()
     assert main(["models", "get", "blazeface_short", "--model-source", str(shared_models)]) == 0
+    assert main(["models", "get", "mtcnn_onet", "--model-source", str(shared_models)]) == 0
     assert main(["models", "get", "mobileface_v1.0_infer"]) == 2
     assert "no converter" in capsys.readouterr().err
     assert main(["models", "get", "mobileface_v2", "--model-source", str(tmp_path / "nowhere")]) == 0  # cached

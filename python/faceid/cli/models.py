@@ -26,6 +26,7 @@ def register(groups: argparse._SubParsersAction) -> None:
 
 def _list(_: argparse.Namespace) -> int:
     import faceid.zoo.blazeface
+    import faceid.zoo.mtcnn
     import faceid.zoo.seed_models  # noqa: F401 (registers)
     from faceid.zoo import list_records
 
@@ -44,6 +45,11 @@ def _get(args: argparse.Namespace) -> int:
     try:
         if args.name in CONVERTERS:
             print(f"{args.name}: {export_dir(args.name, source=args.model_source)}")
+        elif args.name == "mtcnn_onet":
+            from faceid.zoo.mtcnn import load_onet
+
+            load_onet(args.model_source)
+            print(f"{args.name}: verified and loaded (converted on each load; small)")
         elif args.name.startswith("blazeface_"):
             load_blazeface(args.name, args.model_source)
             print(f"{args.name}: converted and cached")

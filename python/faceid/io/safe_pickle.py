@@ -39,9 +39,10 @@ class UnsafePickleError(ValueError):
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
-    def __init__(self, data: bytes, allowed: AllowedGlobals) -> None:
+    def __init__(self, data: bytes, allowed: AllowedGlobals, persistent: Callable[[Any], Any] | None) -> None:
         super().__init__(io.BytesIO(data), encoding="bytes")
         self._allowed = allowed
+        self._persistent = persistent
 
     def find_class(self, module: str, name: str) -> Any:
         try:
@@ -52,19 +53,24 @@ class _RestrictedUnpickler(pickle.Unpickler):
             ) from None
 
     def persistent_load(self, pid: Any) -> Any:
-        raise UnsafePickleError("pickle uses a persistent id, which is not allowed")
+        if self._persistent is None:
+            raise UnsafePickleError("pickle uses a persistent id, which is not allowed")
+        return self._persistent(pid)
 
 
-def restricted_loads(data: bytes, allowed: AllowedGlobals, *, source: str) -> object:
+def restricted_loads(
+    data: bytes, allowed: AllowedGlobals, *, source: str, persistent_load: Callable[[Any], Any] | None = None
+) -> object:
     """Unpickle ``data`` resolving globals only through ``allowed``; ``source`` names the data in errors.
 
     Before unpickling, every opcode is scanned so that no declared length exceeds the data (the C unpickler
-    would otherwise allocate whatever a length field claims).
+    would otherwise allocate whatever a length field claims). Persistent ids are refused unless
+    ``persistent_load`` (which must validate its argument) is given.
     """
     data = bytes(data)
     try:
         _check_opcodes(data)
-        return _RestrictedUnpickler(data, allowed).load()
+        return _RestrictedUnpickler(data, allowed, persistent_load).load()
     except UnsafePickleError as exc:
         raise UnsafePickleError(f"{source}: {exc}") from exc
     except Exception as exc:
