@@ -101,3 +101,15 @@ def test_video_in_annotated_video_and_per_frame_json_out(app, shared_data: Path,
     capture = cv2.VideoCapture(str(tmp_path / "out" / "clip.mp4"))
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
     capture.release()
+
+
+def test_onet_landmarks_for_alignment_still_name_everyone(
+    shared_models: Path, shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FACEID_HOME", str(tmp_path))
+    app = FaceAnalysis("blazeface_short", "mobileface_v2", model_source=shared_models, landmarks="mtcnn_onet")
+    app.index = app.build_index(iter_gallery_images(shared_data / "gallery_dev" / "train"))
+    for name, expected in EXPECTED.items():
+        faces = app.get(load_bgr(shared_data / "gallery_dev" / "query" / name))
+        assert all(f.kps.shape == (5, 2) for f in faces)
+        assert {f.identity for f in faces if f.identity != "unknown"} == expected, name

@@ -24,6 +24,12 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
         help="offline folder of pretrained files (default $FACEID_MODEL_SOURCE, then ../shared/models)",
     )
     parser.add_argument("--det_thresh", type=float, default=0.75)
+    parser.add_argument(
+        "--landmarks",
+        choices=["detector", "mtcnn_onet"],
+        default="detector",
+        help="points used for alignment: the detector's keypoints or MTCNN ONet's 5 points",
+    )
     parser.add_argument("--cpu_threads", type=int, default=2)
     parser.add_argument("--use_gpu", action="store_true")
     parser.add_argument("--enable_mkldnn", default="true", help="accepted for the reference wheel; oneDNN is on")
@@ -84,6 +90,7 @@ def _app(args: argparse.Namespace, *, det: bool, rec: bool, index=None):
         threads=args.cpu_threads,
         device="gpu" if args.use_gpu else "cpu",
         max_batch_size=getattr(args, "max_batch_size", 32),
+        landmarks=None if args.landmarks == "detector" else args.landmarks,
     )
 
 

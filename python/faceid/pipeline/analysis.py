@@ -48,7 +48,8 @@ class Face:
 class FaceAnalysis:
     """Detection (``det``), recognition (``rec``) and an optional gallery (``index``: a GalleryIndex or path).
 
-    ``det=None`` takes every input as one aligned 112x112 face; ``rec=None`` only detects.
+    ``det=None`` takes every input as one aligned 112x112 face; ``rec=None`` only detects;
+    ``landmarks="mtcnn_onet"`` aligns on MTCNN ONet's 5 points instead of the detector's keypoints.
     """
 
     def __init__(
@@ -64,6 +65,7 @@ class FaceAnalysis:
         threads: int = 2,
         device: str = "cpu",
         max_batch_size: int = 32,
+        landmarks: str | None = None,
     ) -> None:
         if det is None and rec is None:
             raise ValueError("nothing to do: give a detector (det), a recognizer (rec) or both")
@@ -73,6 +75,13 @@ class FaceAnalysis:
             from faceid.pipeline.detector import FaceDetector
 
             self.detector = FaceDetector(det, model_source=model_source, score_threshold=det_thresh)
+        self.landmarker = None
+        if landmarks is not None:
+            if landmarks != "mtcnn_onet":
+                raise ValueError(f"landmarks must be None or 'mtcnn_onet', got {landmarks!r}")
+            from faceid.zoo.mtcnn import load_onet
+
+            self.landmarker = load_onet(model_source)
         if rec is not None:
             from faceid.pipeline.recognizer import Recognizer
 
@@ -99,6 +108,8 @@ class FaceAnalysis:
         if self.detector is None:
             chips = image_bgr[None] if image_bgr.shape[:2] == (112, 112) else _resize(image_bgr)[None]
         else:
+            if self.landmarker is not None:
+                self._refine_landmarks(image_bgr, faces)
             chips = np.stack([align(image_bgr, face.kps) for face in faces])
         embeddings = self.recognizer.embed(chips, color="bgr")
         normed = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
@@ -108,6 +119,18 @@ class FaceAnalysis:
             if matches is not None:
                 face.identity, face.sim = matches[i].identity, matches[i].similarity
         return faces
+
+    def _refine_landmarks(self, image_bgr: np.ndarray, faces: list[Face]) -> None:
+        """Replace each face's detector keypoints by ONet's 5 points, from a square box around the detection."""
+        from faceid.zoo.mtcnn import onet_landmarks
+
+        rgb = np.ascontiguousarray(image_bgr[:, :, ::-1])
+        for face in faces:
+            x1, y1, x2, y2 = (float(v) for v in face.bbox)
+            side, cx, cy = max(x2 - x1, y2 - y1), (x1 + x2) / 2, (y1 + y2) / 2
+            face.kps, _ = onet_landmarks(
+                self.landmarker, rgb, np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2])
+            )
 
     def build_index(self, entries: Iterable[tuple[str, Path]]) -> GalleryIndex:
         """A gallery from ``(name, image path)`` pairs: the largest detected face of each photo (or the whole
