@@ -8,7 +8,6 @@ two exports write identical parameter files), optional ``inference.onnx`` (dynam
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -19,6 +18,7 @@ from typing import Any
 import paddle
 
 from faceid.io.atomic import atomic_write_bytes
+from faceid.io.hashing import sha256_file
 
 __all__ = ["INPUT_MEAN", "INPUT_STD", "ExportResult", "export_model", "load_checkpoint_backbone", "read_export_meta"]
 
@@ -64,19 +64,11 @@ def load_checkpoint_backbone(network: str, checkpoint: str | os.PathLike[str], e
     return model, path, size
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _save_programs(model: paddle.nn.Layer, staging: Path) -> None:
     paddle.jit.save(model, str(staging / "pir" / "inference"), input_spec=_input_spec())
     with paddle.pir_utils.OldIrGuard():
         paddle.jit.save(model, str(staging / "legacy" / "inference"), input_spec=_input_spec())
-    if _sha256(staging / "pir" / "inference.pdiparams") != _sha256(staging / "legacy" / "inference.pdiparams"):
+    if sha256_file(staging / "pir" / "inference.pdiparams") != sha256_file(staging / "legacy" / "inference.pdiparams"):
         raise RuntimeError("the PIR and legacy exports wrote different parameter files; cannot share one")
 
 
@@ -147,7 +139,7 @@ def _meta(network: str, embedding_size: int, source: str, files: dict[str, Path]
             "std": list(INPUT_STD),
         },
         "source": source,
-        "files": {kind: {"name": p.name, "sha256": _sha256(p)} for kind, p in files.items()},
+        "files": {kind: {"name": p.name, "sha256": sha256_file(p)} for kind, p in files.items()},
         "faceid_version": faceid.__version__,
         "paddle_version": paddle.__version__,
     }

@@ -1,4 +1,4 @@
-"""Safe file I/O: atomic writes and restricted unpickling."""
+"""Safe file I/O: atomic writes, restricted unpickling, file digests."""
 
 from faceid.io.atomic import atomic_write
 

@@ -8,10 +8,11 @@ offline source folder (``$FACEID_MODEL_SOURCE`` or an explicit ``source``, laid 
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from faceid.io.hashing import sha256_file
 
 __all__ = ["ModelRecord", "SourceFile", "cache_dir", "get_record", "list_records", "register", "source_file"]
 
@@ -67,14 +68,6 @@ def cache_dir() -> Path:
     return Path(os.environ.get("FACEID_HOME", Path.home() / ".faceid")) / "models"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def source_file(entry: SourceFile, source: str | os.PathLike[str] | None = None) -> Path:
     """The verified local path of ``entry`` in the offline source folder.
 
@@ -90,6 +83,6 @@ def source_file(entry: SourceFile, source: str | os.PathLike[str] | None = None)
     path = Path(root) / entry.path
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found (expected {entry.path} under the model source {root})")
-    if entry.sha256 is not None and (actual := _sha256(path)) != entry.sha256:
+    if entry.sha256 is not None and (actual := sha256_file(path)) != entry.sha256:
         raise ValueError(f"{path}: SHA-256 {actual} does not match the registry's {entry.sha256}")
     return path
