@@ -14,7 +14,7 @@ import pytest
 
 import faceid
 from faceid import _C
-from faceid.infer import native
+from faceid.infer import PaddlePredictor, native
 from faceid.infer.native import NativeEmbedder, load_native_predictor, native_status
 from faceid.ops.image import hwc_to_chw, hwc_to_chw_reference
 
@@ -176,7 +176,7 @@ def test_bf16_matches_python_bf16_and_is_close_to_fp32(exported) -> None:
     assert embedder is not None
     images = _faces(6, seed=3)
     got = embedder.embed(images, batch_size=6)
-    python_bf16 = native._python_reference(hwc_to_chw(images), *files[fmt], threads=1, onednn=True, bf16=True)
+    python_bf16 = PaddlePredictor(*files[fmt], threads=1, precision="bf16").run(hwc_to_chw(images))
     assert _max_diff(got, python_bf16) <= TOLERANCE
     fp32 = _dygraph(net, hwc_to_chw_reference(images))
     assert _max_diff(got, fp32) > 0.0  # bf16 really ran

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from faceid import _C
+from faceid.infer.paddle_predictor import PaddlePredictor
 from faceid.ops.image import TRAIN_MEAN, TRAIN_STD, hwc_to_chw
 
 __all__ = ["NativeEmbedder", "load_native_predictor", "native_status"]
@@ -117,30 +118,6 @@ class NativeEmbedder:
         return self._predictor.run_raw(np.ascontiguousarray(batch))
 
 
-def _python_reference(
-    batch: np.ndarray, model_file: Path, params_file: Path, *, threads: int, onednn: bool, bf16: bool
-) -> np.ndarray:
-    """The Python ``paddle.inference`` predictor, configured like the native one, on a float32 NCHW batch."""
-    import paddle.inference as pi
-
-    config = pi.Config(str(model_file), str(params_file))
-    config.disable_gpu()
-    config.disable_glog_info()
-    config.set_cpu_math_library_num_threads(threads)
-    if onednn:
-        config.enable_onednn()
-        if bf16:
-            config.enable_onednn_bfloat16()
-    else:
-        config.disable_onednn()
-    predictor = pi.create_predictor(config)
-    handle = predictor.get_input_handle(predictor.get_input_names()[0])
-    handle.reshape(list(batch.shape))
-    handle.copy_from_cpu(batch)
-    predictor.run()
-    return predictor.get_output_handle(predictor.get_output_names()[0]).copy_to_cpu()
-
-
 def _check_arguments(model_file: Path, params_file: Path, threads: int, precision: str, onednn: bool) -> None:
     for name, path in (("model_file", model_file), ("params_file", params_file)):
         if not path.is_file():
@@ -161,12 +138,14 @@ def load_native_predictor(
     precision: str = "fp32",
     onednn: bool = True,
     input_size: tuple[int, int] = (112, 112),
+    reference: PaddlePredictor | None = None,
 ) -> NativeEmbedder | None:
     """The native embedder for an exported model (``.json`` or ``.pdmodel`` + ``.pdiparams``), or None.
 
     None (with one warning logged) when the native loop is not usable here or when its output on a fixed
     random batch of ``input_size`` (H, W) faces differs from the Python predictor's by more than
-    ``SELF_TEST_TOLERANCE``. Bad arguments raise ValueError; a model that the Python predictor cannot run
+    ``SELF_TEST_TOLERANCE``. ``reference``: the Python predictor to compare with, configured the same way
+    (built here when not given). Bad arguments raise ValueError; a model that the Python predictor cannot run
     either raises RuntimeError.
     """
     model_file, params_file = Path(model_file), Path(params_file)
@@ -178,9 +157,9 @@ def load_native_predictor(
     bf16 = precision == "bf16"
     images = np.random.default_rng(0).integers(0, 256, (4, *input_size, 3), dtype=np.uint8)
     try:
-        expected = _python_reference(
-            hwc_to_chw(images), model_file, params_file, threads=threads, onednn=onednn, bf16=bf16
-        )
+        if reference is None:
+            reference = PaddlePredictor(model_file, params_file, threads=threads, precision=precision, onednn=onednn)
+        expected = reference.run(hwc_to_chw(images))
     except Exception as e:  # Paddle raises ValueError, RuntimeError, ... for a model it cannot run
         raise RuntimeError(f"the Python paddle.inference predictor cannot run {model_file}: {e}") from e
     try:

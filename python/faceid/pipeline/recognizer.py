@@ -109,7 +109,7 @@ class Recognizer:
                 native, reason = None, f"native loop not available ({error})"
             if native is not None:
                 self._native = native.load_native_predictor(
-                    self.program, self.params, threads=threads, precision=precision
+                    self.program, self.params, threads=threads, precision=precision, reference=self._python
                 )
                 reason = "" if self._native is not None else native.native_status()[1] or "its self-test failed"
         if self._native is not None:
