@@ -58,12 +58,11 @@ def _embed(args: argparse.Namespace) -> int:
 
 
 def _pipeline(args: argparse.Namespace) -> int:
-    import os
-
     from faceid.bench.pipeline import format_pipeline_table, run_pipeline_benchmark
+    from faceid.cli.paths import model_source, shared_dir
 
-    shared = Path(args.shared) if args.shared else Path.cwd().parent / "shared" / "data"
-    source = args.model_source or os.environ.get("FACEID_MODEL_SOURCE") or shared.parent / "models"
+    shared = Path(args.shared) if args.shared else shared_dir() / "data"
+    source = model_source(args.model_source, fallback=shared.parent / "models")
     result = run_pipeline_benchmark(shared, source, repeats=args.repeats)
     print(format_pipeline_table(result))
     if args.json:

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-
-def _shared() -> Path:
-    """The shared data folder the demo defaults use: ``$FACEID_SHARED`` or ``../shared`` from the current folder."""
-    return Path(os.environ.get("FACEID_SHARED", Path.cwd().parent / "shared"))
+from faceid.cli.paths import model_source, shared_dir
 
 
 def _model_flags(parser: argparse.ArgumentParser) -> None:
@@ -64,15 +60,6 @@ def register(groups: argparse._SubParsersAction) -> None:
     demo.set_defaults(handler=_demo)
 
 
-def _source(args: argparse.Namespace) -> str | None:
-    if args.model_source:
-        return args.model_source
-    if os.environ.get("FACEID_MODEL_SOURCE"):
-        return os.environ["FACEID_MODEL_SOURCE"]
-    fallback = _shared() / "models"
-    return str(fallback) if fallback.is_dir() else None
-
-
 def _app(args: argparse.Namespace, *, det: bool, rec: bool, index=None):
     from faceid.gallery import DEFAULT_REC_THRESH
     from faceid.pipeline.analysis import FaceAnalysis
@@ -83,7 +70,7 @@ def _app(args: argparse.Namespace, *, det: bool, rec: bool, index=None):
         args.det_model if det else None,
         args.rec_model if rec else None,
         index=index,
-        model_source=_source(args),
+        model_source=model_source(args.model_source),
         det_thresh=args.det_thresh,
         rec_thresh=threshold,
         cdd_num=getattr(args, "cdd_num", 5),
@@ -122,8 +109,8 @@ def _demo(args: argparse.Namespace) -> int:
     from faceid.pipeline.analysis import iter_gallery_images
     from faceid.pipeline.predict import predict_path
 
-    gallery = Path(args.gallery or _shared() / "data" / "gallery_dev" / "train")
-    query = Path(args.query or _shared() / "data" / "gallery_dev" / "query")
+    gallery = Path(args.gallery or shared_dir() / "data" / "gallery_dev" / "train")
+    query = Path(args.query or shared_dir() / "data" / "gallery_dev" / "query")
     for path, what in ((gallery, "--gallery"), (query, "--query")):
         if not path.exists():
             print(
