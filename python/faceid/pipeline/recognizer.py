@@ -70,34 +70,33 @@ class Recognizer:
         self.std = tuple(self.meta["input"]["std"])
         self.batch_size = batch_size
         self.program, self.params = find_program(self.model_dir, prefer="pdmodel" if device == "cpu" else "json")
+        self.precision = "fp32" if precision == "bf16" else precision
+        self._python = PaddlePredictor(
+            self.program, self.params, device=device, threads=threads, precision=self.precision
+        )
         if precision == "bf16":
-            # bf16 through oneDNN needs the PIR program (the legacy one fails on mixed-dtype adds in 3.3.1).
-            self.program, self.params = find_program(self.model_dir, prefer="json")
-        self._python = PaddlePredictor(self.program, self.params, device=device, threads=threads, precision=precision)
-        self.precision = precision
-        if precision == "bf16" and not self._bf16_agrees(threads):
-            self.program, self.params = find_program(self.model_dir, prefer="pdmodel" if device == "cpu" else "json")
-            self._python = PaddlePredictor(self.program, self.params, device=device, threads=threads)
-            self.precision = precision = "fp32"
+            self._try_bf16(device, threads)
         self._native = None
         self.backend, self.backend_reason = "python", f"backend={backend!r}"
         if backend != "python":
-            self._try_native(device, threads, precision, required=backend == "native")
+            self._try_native(device, threads, self.precision, required=backend == "native")
 
-    def _bf16_agrees(self, threads: int, minimum: float = 0.99) -> bool:
-        """bf16 is used only if it keeps cosine >= ``minimum`` to fp32 on a probe batch (Paddle 3.3.1's oneDNN
-        bf16 PReLU, for one, reads fp32 slopes as bf16 and ruins PReLU networks on some CPUs)."""
-        reference = PaddlePredictor(self.program, self.params, threads=threads)
+    def _try_bf16(self, device: str, threads: int, minimum: float = 0.99) -> None:
+        """Switch to bf16 only if it keeps cosine >= ``minimum`` to the fp32 predictor on a probe batch (Paddle
+        3.3.1's oneDNN bf16 PReLU, for one, reads fp32 slopes as bf16 and ruins PReLU networks on some CPUs).
+        bf16 through oneDNN needs the PIR program (the legacy one fails on mixed-dtype adds in 3.3.1)."""
+        program, params = find_program(self.model_dir, prefer="json")
+        candidate = PaddlePredictor(program, params, device=device, threads=threads, precision="bf16")
         faces = np.random.default_rng(0).integers(0, 256, size=(8, 112, 112, 3), dtype=np.uint8)
         batch = hwc_to_chw(faces, mean=self.mean, std=self.std)
-        a, b = reference.run(batch), self._python.run(batch)
+        a, b = self._python.run(batch), candidate.run(batch)
         cosine = (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
         if cosine.min() >= minimum:
-            return True
+            self.program, self.params, self._python, self.precision = program, params, candidate, "bf16"
+            return
         logger.warning(
             "bf16 disagrees with fp32 (min cosine %.3f < %.2f) on this CPU/Paddle; using fp32", cosine.min(), minimum
         )
-        return False
 
     def _try_native(self, device: str, threads: int, precision: str, *, required: bool) -> None:
         if device != "cpu":
