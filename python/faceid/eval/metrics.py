@@ -46,7 +46,8 @@ class VerificationResult:
     """The protocol's numbers for one verification set.
 
     ``thresholds`` are the per-fold squared-L2 distance thresholds chosen for accuracy (a pair is "same" when
-    its distance is below); ``cosine_thresholds`` gives the same thresholds as cosine similarities.
+    its distance is below); ``cosine_thresholds`` gives the same thresholds as cosine similarities;
+    ``distances`` are the pair distances they were applied to.
     """
 
     xnorm: float
@@ -58,6 +59,7 @@ class VerificationResult:
     val_std: float
     far: float
     num_pairs: int
+    distances: np.ndarray | None = field(default=None, repr=False)  # per pair, the squared L2 distance used
 
     @property
     def cosine_thresholds(self) -> np.ndarray:
@@ -201,6 +203,7 @@ def verification_metrics(
         val_std=val_std,
         far=far,
         num_pairs=num_pairs,
+        distances=dist,
     )
     logger.debug("verification over %d pairs: accuracy %.5f+-%.5f", num_pairs, result.accuracy, result.accuracy_std)
     return result

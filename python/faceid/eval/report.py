@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from faceid.eval.metrics import VerificationResult, l2_normalize, pair_distances, verification_metrics
-from faceid.eval.verification import EmbedFn, embed_images
+from faceid.eval.metrics import VerificationResult
+from faceid.eval.verification import EmbedFn, evaluate_verification_set
 from faceid.io.atomic import atomic_write_bytes
 
 __all__ = ["FARS", "TargetReport", "draw_roc", "evaluate_target", "roc_curve", "tar_at_far", "write_report"]
@@ -29,9 +29,12 @@ class TargetReport:
 
     name: str
     result: VerificationResult
-    distances: np.ndarray = field(repr=False)
     issame: np.ndarray = field(repr=False)
     tar_at_far: dict[str, float | None] = field(default_factory=dict)
+
+    @property
+    def distances(self) -> np.ndarray:
+        return self.result.distances
 
     def to_json(self) -> dict[str, Any]:
         r = self.result
@@ -83,12 +86,8 @@ def evaluate_target(
     name: str, embed_fn: EmbedFn, images_bgr: np.ndarray, issame: np.ndarray, *, batch_size: int, flip: bool = True
 ) -> TargetReport:
     """Embed (with the flip test) and score one set; any batch size works, also one larger than the set."""
-    emb_orig = embed_images(embed_fn, images_bgr, batch_size=batch_size, flip=False)
-    emb_flip = embed_images(embed_fn, images_bgr, batch_size=batch_size, flip=True) if flip else None
-    result = verification_metrics(emb_orig, emb_flip, issame)
-    combined = l2_normalize(emb_orig.astype(np.float64) + (emb_flip if emb_flip is not None else 0))
-    distances = pair_distances(combined)
-    return TargetReport(name, result, distances, np.asarray(issame, dtype=bool), tar_at_far(distances, issame))
+    result = evaluate_verification_set(embed_fn, images_bgr, issame, batch_size=batch_size, flip=flip)
+    return TargetReport(name, result, np.asarray(issame, dtype=bool), tar_at_far(result.distances, issame))
 
 
 def draw_roc(report: TargetReport, size: int = 560) -> np.ndarray:
