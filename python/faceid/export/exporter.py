@@ -20,7 +20,15 @@ import paddle
 from faceid.io.atomic import atomic_write_bytes
 from faceid.io.hashing import sha256_file
 
-__all__ = ["INPUT_MEAN", "INPUT_STD", "ExportResult", "export_model", "load_checkpoint_backbone", "read_export_meta"]
+__all__ = [
+    "INPUT_MEAN",
+    "INPUT_STD",
+    "ExportResult",
+    "export_model",
+    "load_checkpoint_backbone",
+    "read_export_meta",
+    "save_program",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +41,15 @@ class ExportResult(dict):
     """Paths of the written files by kind (``pdmodel``, ``json``, ``pdiparams``, ``onnx``, ``meta``)."""
 
 
-def _input_spec() -> list[paddle.static.InputSpec]:
-    return [paddle.static.InputSpec([None, 3, 112, 112], "float32", "x")]
+def save_program(model: paddle.nn.Layer, prefix: str | os.PathLike[str], *, size: int = 112, legacy: bool) -> None:
+    """``paddle.jit.save`` of ``model`` for a float32 (N, 3, size, size) input ``x``: ``<prefix>.pdmodel``
+    (legacy program) or ``<prefix>.json`` (PIR), with ``<prefix>.pdiparams``."""
+    spec = [paddle.static.InputSpec([None, 3, size, size], "float32", "x")]
+    if legacy:
+        with paddle.pir_utils.OldIrGuard():
+            paddle.jit.save(model, str(prefix), input_spec=spec)
+    else:
+        paddle.jit.save(model, str(prefix), input_spec=spec)
 
 
 def load_checkpoint_backbone(network: str, checkpoint: str | os.PathLike[str], embedding_size: int | None = None):
@@ -65,9 +80,8 @@ def load_checkpoint_backbone(network: str, checkpoint: str | os.PathLike[str], e
 
 
 def _save_programs(model: paddle.nn.Layer, staging: Path) -> None:
-    paddle.jit.save(model, str(staging / "pir" / "inference"), input_spec=_input_spec())
-    with paddle.pir_utils.OldIrGuard():
-        paddle.jit.save(model, str(staging / "legacy" / "inference"), input_spec=_input_spec())
+    save_program(model, staging / "pir" / "inference", legacy=False)
+    save_program(model, staging / "legacy" / "inference", legacy=True)
     if sha256_file(staging / "pir" / "inference.pdiparams") != sha256_file(staging / "legacy" / "inference.pdiparams"):
         raise RuntimeError("the PIR and legacy exports wrote different parameter files; cannot share one")
 

@@ -50,14 +50,11 @@ def _inference_predictor(net, name: str):
     when it is collected)."""
     import tempfile
 
-    import paddle
-
+    from faceid.export.exporter import save_program
     from faceid.infer import PaddlePredictor
 
     folder = tempfile.mkdtemp(prefix=f"faceid-{name}-")
-    spec = [paddle.static.InputSpec([None, 3, 128, 128], "float32", "x")]
-    with paddle.pir_utils.OldIrGuard():
-        paddle.jit.save(net, f"{folder}/inference", input_spec=spec)
+    save_program(net, f"{folder}/inference", size=128, legacy=True)
     predictor = PaddlePredictor(f"{folder}/inference.pdmodel", f"{folder}/inference.pdiparams", threads=2)
     return predictor, folder
 
