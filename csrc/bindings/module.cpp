@@ -106,6 +106,15 @@ class ImageSink : public faceid::RowSink {
   void row(const uint8_t* rgb, int y) override {
     std::memcpy(pixels_.data() + static_cast<size_t>(y) * width_ * 3, rgb, static_cast<size_t>(width_) * 3);
   }
+  bool accepts_planar() const override { return true; }
+  void planar_row(const uint8_t* r, const uint8_t* g, const uint8_t* b, int y) override {
+    uint8_t* out = pixels_.data() + static_cast<size_t>(y) * width_ * 3;
+    for (int x = 0; x < width_; ++x) {
+      out[3 * x] = r[x];
+      out[3 * x + 1] = g[x];
+      out[3 * x + 2] = b[x];
+    }
+  }
   int width_ = 0, height_ = 0;
   std::vector<uint8_t> pixels_;
 

@@ -39,6 +39,11 @@ class SlotSink : public RowSink {
     write_row_chw(rgb, y, out_.width, static_cast<size_t>(out_.height) * out_.width, flip_, false, norm_, out_.type,
                   dest_);
   }
+  bool accepts_planar() const override { return true; }
+  void planar_row(const uint8_t* r, const uint8_t* g, const uint8_t* b, int y) override {
+    write_planar_row_chw(r, g, b, y, out_.width, static_cast<size_t>(out_.height) * out_.width, flip_, norm_,
+                         out_.type, dest_);
+  }
 
  private:
   const BatchOutput& out_;

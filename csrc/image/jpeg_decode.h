@@ -17,6 +17,10 @@ class RowSink {
   // Called once with the image size, before any row; may throw DecodeError to refuse the size.
   virtual void begin(int width, int height) = 0;
   virtual void row(const uint8_t* rgb, int y) = 0;
+  // Sinks that also take planar rows (R, G, B as three arrays) let the decoder convert common
+  // YCbCr layouts itself (see ycc_upsample.h); the pixels are the same either way.
+  virtual bool accepts_planar() const { return false; }
+  virtual void planar_row(const uint8_t* /*r*/, const uint8_t* /*g*/, const uint8_t* /*b*/, int /*y*/) {}
 };
 
 // Decodes `data` as RGB into `sink`; throws DecodeError with libjpeg's message on failure.
@@ -31,6 +35,7 @@ class JpegDecoder {
 
  private:
   struct State;
+  void decode_planar(RowSink* sink);
   std::unique_ptr<State> state_;
 };
 

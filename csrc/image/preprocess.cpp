@@ -119,7 +119,36 @@ void write_row(const uint8_t* row, int y, int width, size_t plane, bool flip, bo
   write_row_t<T, false, false>(row, first, width, norm, r, g, b);
 }
 
+template <typename T>
+void write_planar_row(const uint8_t* const src[3], int y, int width, size_t plane, bool flip, const Normalizer& norm,
+                      OutType type, T* out) {
+  T* r = out + static_cast<size_t>(y) * width;
+  void* const dst[3] = {r, r + plane, r + 2 * plane};
+  int first = 0;
+  if (norm.vector_ok[static_cast<int>(type)]) {
+    first = 16 * (width / 16);
+    avx2::write_planar_blocks(src, width, width / 16, flip, norm, type, dst);
+  }
+  for (int c = 0; c < 3; ++c) {
+    T* channel = static_cast<T*>(dst[c]);
+    for (int x = first; x < width; ++x) channel[flip ? width - 1 - x : x] = convert<T>(norm, c, src[c][x]);
+  }
+}
+
 }  // namespace
+
+void write_planar_row_chw(const uint8_t* r, const uint8_t* g, const uint8_t* b, int y, int width, size_t plane,
+                          bool flip, const Normalizer& norm, OutType type, void* out) {
+  const uint8_t* const src[3] = {r, g, b};
+  switch (type) {
+    case OutType::kFloat32:
+      return write_planar_row(src, y, width, plane, flip, norm, type, static_cast<float*>(out));
+    case OutType::kFloat16:
+      return write_planar_row(src, y, width, plane, flip, norm, type, static_cast<uint16_t*>(out));
+    case OutType::kUInt8:
+      return write_planar_row(src, y, width, plane, flip, norm, type, static_cast<uint8_t*>(out));
+  }
+}
 
 void write_row_chw(const uint8_t* row, int y, int width, size_t plane, bool flip, bool src_is_bgr,
                    const Normalizer& norm, OutType type, void* out) {

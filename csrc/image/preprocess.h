@@ -32,6 +32,10 @@ uint16_t float_to_half(float value);
 void write_row_chw(const uint8_t* row, int y, int width, size_t plane, bool flip, bool src_is_bgr,
                    const Normalizer& norm, OutType type, void* out);
 
+// The same from three planar rows (R, G, B), as the decoder's planar path produces them.
+void write_planar_row_chw(const uint8_t* r, const uint8_t* g, const uint8_t* b, int y, int width, size_t plane,
+                          bool flip, const Normalizer& norm, OutType type, void* out);
+
 // A whole HWC uint8 image into CHW.
 void hwc_to_chw(const uint8_t* src, int height, int width, bool flip, bool src_is_bgr, const Normalizer& norm,
                 OutType type, void* out);

@@ -97,4 +97,17 @@ FACEID_AVX2 void write_blocks(const uint8_t* row, int width, int blocks, bool fl
   }
 }
 
+FACEID_AVX2 void write_planar_blocks(const uint8_t* const src[3], int width, int blocks, bool flip,
+                                     const Normalizer& norm, OutType type, void* const dst[3]) {
+  const __m128i reverse = _mm_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  for (int k = 0; k < 3; ++k) {
+    for (int block = 0; block < blocks; ++block) {
+      const int x0 = 16 * block;
+      __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src[k] + x0));
+      if (flip) v = _mm_shuffle_epi8(v, reverse);
+      store_channel(v, k, norm, type, dst[k], flip ? width - 16 - x0 : x0);
+    }
+  }
+}
+
 }  // namespace faceid::avx2

@@ -17,4 +17,8 @@ bool supported();
 void write_blocks(const uint8_t* row, int width, int blocks, bool flip, bool src_is_bgr, const Normalizer& norm,
                   OutType type, void* r, void* g, void* b);
 
+// The same for planar source rows src[0..2] (R, G, B).
+void write_planar_blocks(const uint8_t* const src[3], int width, int blocks, bool flip, const Normalizer& norm,
+                         OutType type, void* const dst[3]);
+
 }  // namespace faceid::avx2

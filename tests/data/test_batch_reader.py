@@ -54,6 +54,37 @@ def test_native_equals_python_reference(face_files: list[Path], dtype: type, thr
     assert native.tobytes() == python.tobytes()
 
 
+_LAYOUTS = {
+    "420": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420,
+    "422": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422,
+    "444": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444,
+    "411": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_411,
+}
+
+
+@pytest.mark.parametrize("layout", list(_LAYOUTS))
+@pytest.mark.parametrize("size", [(112, 112), (37, 53)], ids=["112", "odd"])
+def test_native_equals_reference_for_each_chroma_layout(tmp_path: Path, layout: str, size: tuple[int, int]) -> None:
+    # The native decoder upsamples 4:2:0/4:2:2/4:4:4 chroma itself; OpenCV's libjpeg-turbo is the reference.
+    rng = np.random.default_rng(len(layout) + size[1])
+    paths = []
+    for i in range(8):
+        noise = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+        image = noise if i % 2 else cv2.GaussianBlur(noise, (7, 7), 2)
+        params = [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, _LAYOUTS[layout], cv2.IMWRITE_JPEG_QUALITY, 40 + 8 * i]
+        params += [cv2.IMWRITE_JPEG_PROGRESSIVE, int(i % 3 == 0)]
+        paths.append(tmp_path / f"{i}.jpg")
+        paths[-1].write_bytes(cv2.imencode(".jpg", image, params)[1].tobytes())
+    flips = np.arange(len(paths), dtype=np.uint8) % 2
+    for dtype in (np.uint8, np.float32):
+        outs = []
+        for reader in (NativeBatchReader(paths, 1), PythonBatchReader(paths)):
+            out = np.zeros((len(paths), 3, *size), dtype)
+            assert reader.submit(np.arange(len(paths)), flips, out).wait() == []
+            outs.append(out)
+        assert outs[0].tobytes() == outs[1].tobytes()
+
+
 def test_reference_path_is_the_arcface_transform(face_files: list[Path]) -> None:
     # Independent of both readers: cv2 BGR -> flip -> (x - 127.5) / 127.5 -> RGB -> CHW.
     path = face_files[0]

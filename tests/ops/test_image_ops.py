@@ -34,12 +34,20 @@ def test_decode_matches_opencv_on_real_photos(shared_data: Path) -> None:
         [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444],
         [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422],
         [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420],
+        [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_411],
+        [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_440],
         [cv2.IMWRITE_JPEG_PROGRESSIVE, 1],
         [cv2.IMWRITE_JPEG_QUALITY, 30],
     ],
-    ids=["444", "422", "420", "progressive", "q30"],
+    ids=["444", "422", "420", "411", "440", "progressive", "q30"],
 )
-@pytest.mark.parametrize("shape", [(112, 112, 3), (37, 53, 3), (64, 80)], ids=["112", "odd", "gray"])
+# 444/422/420 go through faceid's own upsampling and colour conversion (ycc_upsample.cpp), the
+# others through libjpeg's; chroma 1 or 2 samples wide (width 3, 4) is libjpeg's too.
+@pytest.mark.parametrize(
+    "shape",
+    [(112, 112, 3), (37, 53, 3), (1, 1, 3), (7, 3, 3), (5, 4, 3), (9, 5, 3), (64, 80)],
+    ids=["112", "odd", "1px", "w3", "w4", "w5", "gray"],
+)
 def test_decode_matches_opencv_on_encoder_variants(params: list[int], shape: tuple[int, ...]) -> None:
     rng = np.random.default_rng(sum(shape))
     image = cv2.GaussianBlur(rng.integers(0, 256, shape, dtype=np.uint8), (5, 5), 0)
