@@ -6,6 +6,7 @@
 #include <jpeglib.h>
 
 #include <array>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -15,6 +16,7 @@
 #include "cuda/cuda_ops.h"
 #include "image/batch_decoder.h"
 #include "image/jpeg_decode.h"
+#include "image/warp.h"
 #include "image/kvbin.h"
 #include "image/preprocess.h"
 #include "image/preprocess_avx2.h"
@@ -172,6 +174,55 @@ void hwc_to_chw(const py::array& src, const py::array& flips, py::array& out, Tr
     faceid::hwc_to_chw(in + i * in_stride, h, w, flip[i] != 0, src_is_bgr, norm, type, dst + i * out_stride);
 }
 
+// One image, N affine maps -> (N, 3, size, size) float32: the aligned faces, normalised for the model.
+py::array_t<float> warp_faces(const py::array& image, const py::array& matrices, int size, Triple mean, Triple std,
+                              bool src_is_bgr) {
+  FACEID_CHECK_ARG(image.ndim() == 3 && image.shape(2) == 3, "image: expected shape (H, W, 3), got ",
+                   shape_of(image));
+  FACEID_CHECK_ARG(image.dtype().is(py::dtype::of<uint8_t>()), "image: expected dtype uint8, got ", dtype_of(image));
+  FACEID_CHECK_ARG(image.flags() & py::array::c_style, "image: expected a C-contiguous array");
+  FACEID_CHECK_ARG(image.shape(0) > 0 && image.shape(1) > 0, "image: expected a non-empty image, got ",
+                   shape_of(image));
+  FACEID_CHECK_ARG(matrices.ndim() == 3 && matrices.shape(1) == 2 && matrices.shape(2) == 3,
+                   "matrices: expected shape (N, 2, 3), got ", shape_of(matrices));
+  FACEID_CHECK_ARG(matrices.dtype().is(py::dtype::of<double>()), "matrices: expected dtype float64, got ",
+                   dtype_of(matrices));
+  FACEID_CHECK_ARG(matrices.flags() & py::array::c_style, "matrices: expected a C-contiguous array");
+  FACEID_CHECK_ARG(size >= 1 && size <= 4096, "size: expected 1..4096, got ", size);
+  check_std(std);
+  const size_t n = static_cast<size_t>(matrices.shape(0));
+  const auto* forward = static_cast<const double*>(matrices.data());
+  // The maps given are source -> output (as for cv2.warpAffine); sampling needs their inverses.
+  std::vector<double> inverse(6 * n);
+  for (size_t i = 0; i < n; ++i) {
+    const double* m = forward + 6 * i;
+    for (int j = 0; j < 6; ++j)
+      FACEID_CHECK_ARG(std::isfinite(m[j]), "matrices[", i, "]: expected finite values, got ", m[j]);
+    const double det = m[0] * m[4] - m[1] * m[3];
+    FACEID_CHECK_ARG(std::abs(det) > 1e-12, "matrices[", i, "]: expected an invertible map, determinant is ", det);
+    double* inv = inverse.data() + 6 * i;
+    inv[0] = m[4] / det;
+    inv[1] = -m[1] / det;
+    inv[3] = -m[3] / det;
+    inv[4] = m[0] / det;
+    inv[2] = -(inv[0] * m[2] + inv[1] * m[5]);
+    inv[5] = -(inv[3] * m[2] + inv[4] * m[5]);
+  }
+  py::array_t<float> out({static_cast<py::ssize_t>(n), py::ssize_t{3}, py::ssize_t{size}, py::ssize_t{size}});
+  faceid::WarpOptions options;
+  options.src_is_bgr = src_is_bgr;
+  options.mean = mean;
+  options.std = std;
+  const auto* pixels = static_cast<const uint8_t*>(image.data());
+  const int h = static_cast<int>(image.shape(0)), w = static_cast<int>(image.shape(1));
+  float* dst = out.mutable_data();
+  const size_t stride = 3 * static_cast<size_t>(size) * size;
+  py::gil_scoped_release release;
+  for (size_t i = 0; i < n; ++i)
+    faceid::warp_affine_chw(pixels, h, w, inverse.data() + 6 * i, size, size, options, dst + i * stride);
+  return out;
+}
+
 // A submitted batch. Keeps the output buffer alive and waits for the workers before letting go.
 class PendingBatch {
  public:
@@ -290,6 +341,11 @@ PYBIND11_MODULE(_C, m) {
   m.def("hwc_to_chw", &hwc_to_chw, py::arg("src"), py::arg("flips"), py::arg("out"), py::arg("mean"),
         py::arg("std"), py::arg("src_is_bgr"),
         "(N,H,W,3) uint8 -> (N,3,H,W) float32/float16/uint8 in RGB order, flipped where flips != 0.");
+
+  m.def("warp_faces", &warp_faces, py::arg("image"), py::arg("matrices"), py::arg("size"), py::arg("mean"),
+        py::arg("std"), py::arg("src_is_bgr"),
+        "(H,W,3) uint8 + (N,2,3) float64 source->output affine maps -> (N,3,size,size) float32 RGB, "
+        "bilinear, normalised (x - mean) / std, zero outside the image.");
 
   py::class_<PendingBatch>(m, "PendingBatch")
       .def("wait", &PendingBatch::wait)

@@ -19,6 +19,15 @@ def hwc_to_chw(
     src_is_bgr: bool,
 ) -> None: ...
 
+def warp_faces(
+    image: np.ndarray,
+    matrices: np.ndarray,
+    size: int,
+    mean: tuple[float, float, float],
+    std: tuple[float, float, float],
+    src_is_bgr: bool,
+) -> np.ndarray: ...
+
 class PendingBatch:
     def wait(self) -> list[tuple[int, int, str]]: ...
     def done(self) -> bool: ...

@@ -11,7 +11,15 @@ import pytest
 
 import faceid
 from faceid import _C
-from faceid.ops import DecodeError, cuda_flip_normalize, decode_jpeg, hwc_to_chw, hwc_to_chw_reference
+from faceid.ops import (
+    DecodeError,
+    cuda_flip_normalize,
+    decode_jpeg,
+    hwc_to_chw,
+    hwc_to_chw_reference,
+    warp_faces,
+    warp_faces_reference,
+)
 
 
 def _photo_files(shared_data: Path) -> list[Path]:
@@ -147,3 +155,60 @@ def test_stub_covers_every_native_symbol() -> None:
     declared = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
     exported = {name for name in dir(_C) if not name.startswith("_")}
     assert exported == declared
+
+
+def _maps() -> np.ndarray:
+    """Source -> output maps: shift, a rotated/scaled similarity, a shear, one half off the image, one fully off."""
+    angle = 0.4
+    rot = 1.7 * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    return np.array(
+        [
+            [[1, 0, -10.25], [0, 1, -20.5]],
+            np.hstack([rot, [[-60.3], [-140.7]]]),
+            [[0.8, 0.3, -5.0], [-0.1, 1.2, -30.0]],
+            [[1, 0, 60.0], [0, 1, 70.0]],
+            [[1, 0, 5000.0], [0, 1, -5000.0]],
+        ],
+        dtype=np.float64,
+    )
+
+
+@pytest.mark.parametrize("src_is_bgr", [True, False])
+def test_warp_faces_matches_the_numpy_reference(src_is_bgr: bool) -> None:
+    image = np.random.default_rng(5).integers(0, 256, (150, 200, 3), dtype=np.uint8)
+    norm = {"mean": (120.0, 127.5, 130.0), "std": (60.0, 127.5, 70.0), "src_is_bgr": src_is_bgr}
+    ours = warp_faces(image, _maps(), 112, **norm)
+    reference = warp_faces_reference(image, _maps(), 112, **norm)
+    assert ours.shape == (5, 3, 112, 112) and ours.dtype == np.float32
+    np.testing.assert_allclose(ours, reference, rtol=0, atol=2e-5)
+    zero = (0.0 - np.array(norm["mean"])) / np.array(norm["std"])  # fully outside: border zeros
+    np.testing.assert_allclose(ours[4], np.broadcast_to(zero[:, None, None], (3, 112, 112)), atol=1e-6)
+
+
+def test_warp_faces_agrees_with_cv2_warp_then_normalise(shared_data: Path) -> None:
+    # OpenCV quantises sample positions to 1/32 pixel and rounds to uint8; the difference stays small.
+    image = cv2.imread(str(shared_data / "faces" / "two_people.jpg"))
+    for matrix in _maps()[:4]:
+        chip = cv2.warpAffine(image, matrix, (112, 112), flags=cv2.INTER_LINEAR, borderValue=0.0)
+        theirs = hwc_to_chw_reference(chip[None])[0] * 127.5 + 127.5
+        ours = warp_faces(image, matrix[None])[0] * 127.5 + 127.5
+        difference = np.abs(ours - theirs)
+        assert difference.mean() < 0.35 and np.percentile(difference, 99.9) < 2.5, difference.max()
+
+
+def test_warp_faces_validates_its_arguments() -> None:
+    image = np.zeros((20, 30, 3), np.uint8)
+    good = _maps()[:1]
+    with pytest.raises(ValueError, match=r"image: expected shape \(H, W, 3\), got \(20, 30\)"):
+        warp_faces(image[:, :, 0], good)
+    with pytest.raises(ValueError, match="image: expected dtype uint8, got float32"):
+        warp_faces(image.astype(np.float32), good)
+    with pytest.raises(ValueError, match="invertible map, determinant is 0"):
+        warp_faces(image, np.zeros((1, 2, 3)))
+    with pytest.raises(ValueError, match=r"matrices\[1\]: expected finite values, got nan"):
+        warp_faces(image, np.concatenate([good, np.full((1, 2, 3), np.nan)]))
+    with pytest.raises(ValueError, match=r"size: expected 1\.\.4096, got 0"):
+        warp_faces(image, good, 0)
+    with pytest.raises(ValueError, match="std"):
+        warp_faces(image, good, std=(1.0, 0.0, 1.0))
+    assert warp_faces(image, np.zeros((0, 2, 3))).shape == (0, 3, 112, 112)

@@ -40,6 +40,24 @@ def test_embeddings_match_the_dygraph_model_for_any_batch(exported_model, backen
     assert recognizer.backend in ("python", "native") and recognizer.backend_reason
 
 
+@pytest.mark.parametrize("backend", ["python", "auto"])
+def test_embed_warped_equals_the_model_on_the_reference_warp(exported_model, backend: str) -> None:
+    from faceid.ops.image import warp_faces_reference
+    from faceid.pipeline.align import ARCFACE_TEMPLATE, alignment_matrix
+
+    directory, model = exported_model
+    recognizer = Recognizer(directory, backend=backend, batch_size=2)
+    image = np.random.default_rng(4).integers(0, 256, size=(240, 320, 3), dtype=np.uint8)
+    points = [ARCFACE_TEMPLATE * s + (x, y) for s, x, y in ((1.5, 20, 30), (0.8, 200, 100), (2.0, -40, 60))]
+    matrices = np.stack([alignment_matrix(p) for p in points])
+    expected = model(paddle.to_tensor(warp_faces_reference(image, matrices))).numpy()
+    _close(recognizer.embed_warped(image, matrices), expected)
+    rgb = np.ascontiguousarray(image[:, :, ::-1])
+    _close(recognizer.embed_warped(rgb, matrices, color="rgb"), expected)
+    with pytest.raises(ValueError, match=r"expected a uint8 \(H, W, 3\) image"):
+        recognizer.embed_warped(image[:, :, 0], matrices)
+
+
 def test_native_and_python_backends_agree(exported_model) -> None:
     directory, _ = exported_model
     native = Recognizer(directory, backend="auto")

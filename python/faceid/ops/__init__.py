@@ -8,6 +8,8 @@ from faceid.ops.image import (
     decode_jpeg,
     hwc_to_chw,
     hwc_to_chw_reference,
+    warp_faces,
+    warp_faces_reference,
 )
 
 __all__ = [
@@ -18,4 +20,6 @@ __all__ = [
     "decode_jpeg",
     "hwc_to_chw",
     "hwc_to_chw_reference",
+    "warp_faces",
+    "warp_faces_reference",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ARCFACE_TEMPLATE", "align", "similarity_transform", "template_for"]
+__all__ = ["ARCFACE_TEMPLATE", "align", "alignment_matrix", "similarity_transform", "template_for"]
 
 # insightface's reference points for a 112x112 crop: eye centres, nose tip, mouth corners (image left first).
 ARCFACE_TEMPLATE = np.array(
@@ -50,10 +50,18 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return matrix
 
 
+def alignment_matrix(keypoints: np.ndarray, size: int = 112) -> np.ndarray:
+    """The 2x3 image -> ``size`` x ``size`` crop map that puts ``keypoints`` onto the template."""
+    src, dst = template_for(keypoints)
+    return similarity_transform(src, dst * (size / 112.0))
+
+
 def align(image: np.ndarray, keypoints: np.ndarray, size: int = 112) -> np.ndarray:
-    """The aligned ``size`` x ``size`` crop of ``image`` (uint8 HWC, any colour order, kept as it is)."""
+    """The aligned ``size`` x ``size`` crop of ``image`` (uint8 HWC, any colour order, kept as it is).
+
+    For the model's input, :meth:`faceid.Recognizer.embed_aligned` warps and normalises in one native pass
+    instead (no uint8 crop in between)."""
     import cv2
 
-    src, dst = template_for(keypoints)
-    matrix = similarity_transform(src, dst * (size / 112.0))
+    matrix = alignment_matrix(keypoints, size)
     return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderValue=0.0)

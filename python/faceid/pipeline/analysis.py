@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from faceid.gallery import DEFAULT_REC_THRESH, GalleryIndex
-from faceid.pipeline.align import align
+from faceid.pipeline.align import alignment_matrix
 
 __all__ = ["Face", "FaceAnalysis", "iter_gallery_images"]
 
@@ -107,11 +107,12 @@ class FaceAnalysis:
             return faces
         if self.detector is None:
             chips = image_bgr[None] if image_bgr.shape[:2] == (112, 112) else _resize(image_bgr)[None]
+            embeddings = self.recognizer.embed(chips, color="bgr")
         else:
             if self.landmarker is not None:
                 self._refine_landmarks(image_bgr, faces)
-            chips = np.stack([align(image_bgr, face.kps) for face in faces])
-        embeddings = self.recognizer.embed(chips, color="bgr")
+            matrices = np.stack([alignment_matrix(face.kps) for face in faces])
+            embeddings = self.recognizer.embed_warped(image_bgr, matrices, color="bgr")
         normed = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
         matches = self.index.search(normed, cdd_num=self.cdd_num, rec_thresh=self.rec_thresh) if self.index else None
         for i, face in enumerate(faces):

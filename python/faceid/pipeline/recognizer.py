@@ -17,7 +17,7 @@ import numpy as np
 
 from faceid.export.exporter import read_export_meta
 from faceid.infer.paddle_predictor import PaddlePredictor, find_program
-from faceid.ops.image import hwc_to_chw
+from faceid.ops.image import hwc_to_chw, warp_faces
 
 __all__ = ["Recognizer"]
 
@@ -142,6 +142,36 @@ class Recognizer:
             batch = hwc_to_chw(chunk, mean=self.mean, std=self.std, src_is_bgr=color == "bgr")
             out[start : start + len(chunk)] = self._python.run(batch)
         return out
+
+    def embed_warped(
+        self, image: np.ndarray, matrices: np.ndarray, *, color: str = "bgr", batch_size: int | None = None
+    ) -> np.ndarray:
+        """Raw embeddings (N, D) of the faces that the (N, 2, 3) affine maps cut out of one uint8 (H, W, 3)
+        image (see :func:`faceid.pipeline.align.alignment_matrix`): warp and normalisation run as one native
+        pass straight into the model's float input, with no uint8 crop in between."""
+        if color not in ("bgr", "rgb"):
+            raise ValueError(f"color must be 'bgr' or 'rgb', got {color!r}")
+        image = np.asarray(image)
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"expected a uint8 (H, W, 3) image, got {image.dtype} {image.shape}")
+        matrices = np.asarray(matrices, dtype=np.float64).reshape(-1, 2, 3)
+        size = batch_size or self.batch_size
+        out = np.empty((len(matrices), self.embedding_size), dtype=np.float32)
+        for start in range(0, len(matrices), size):
+            chunk = matrices[start : start + size]
+            batch = warp_faces(image, chunk, 112, mean=self.mean, std=self.std, src_is_bgr=color == "bgr")
+            out[start : start + len(chunk)] = self.run_batch(batch)
+        return out
+
+    def run_batch(self, batch: np.ndarray) -> np.ndarray:
+        """Raw embeddings of an already normalised (N, 3, 112, 112) float32 RGB batch, in one model run."""
+        batch = np.asarray(batch)
+        if batch.dtype != np.float32 or batch.ndim != 4 or batch.shape[1:] != (3, 112, 112):
+            raise ValueError(f"expected a float32 (N, 3, 112, 112) batch, got {batch.dtype} {batch.shape}")
+        if len(batch) == 0:
+            return np.empty((0, self.embedding_size), dtype=np.float32)
+        run = self._native.run_raw if self._native is not None else self._python.run
+        return run(np.ascontiguousarray(batch))
 
     def embed_normalized(self, faces: np.ndarray, **kwargs: Any) -> np.ndarray:
         """:meth:`embed`, each row scaled to unit L2 norm (cosine similarity = dot product)."""

@@ -1,0 +1,106 @@
+#include "image/warp.h"
+
+#include <cstddef>
+#include <cstring>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+namespace faceid {
+namespace {
+
+struct Source {
+  const uint8_t* pixels;
+  int height, width;
+  size_t row_bytes;
+};
+
+// Channel c of source pixel (x, y), 0 outside the image.
+inline float at(const Source& s, int x, int y, int c) {
+  if (x < 0 || y < 0 || x >= s.width || y >= s.height) return 0.0f;
+  return s.pixels[static_cast<size_t>(y) * s.row_bytes + 3 * static_cast<size_t>(x) + c];
+}
+
+// Bilinear sample near or past the image's edge, where some neighbours are border zeros.
+__attribute__((noinline)) void sample_edge(const Source& s, double sx, double sy, float value[3]) {
+  value[0] = value[1] = value[2] = 0.0f;
+  // Outside [-1, size) (or not a number) all four neighbours are zeros. Inside, the shifted coordinate is
+  // positive, so truncation is floor.
+  if (!(sx >= -1.0 && sx < s.width && sy >= -1.0 && sy < s.height)) return;
+  const int x0 = static_cast<int>(sx + 1.0) - 1, y0 = static_cast<int>(sy + 1.0) - 1;
+  const float ax = static_cast<float>(sx - x0), ay = static_cast<float>(sy - y0);
+  for (int c = 0; c < 3; ++c) {
+    const float top = at(s, x0, y0, c) + ax * (at(s, x0 + 1, y0, c) - at(s, x0, y0, c));
+    const float bottom = at(s, x0, y0 + 1, c) + ax * (at(s, x0 + 1, y0 + 1, c) - at(s, x0, y0 + 1, c));
+    value[c] = top + ay * (bottom - top);
+  }
+}
+
+#if defined(__SSE2__)
+// The 3 channels of the pixel at p (and the byte after it, ignored) as 4 floats.
+inline __m128 pixel_floats(const uint8_t* p) {
+  int32_t word;
+  std::memcpy(&word, p, sizeof(word));
+  const __m128i zero = _mm_setzero_si128();
+  return _mm_cvtepi32_ps(_mm_unpacklo_epi16(_mm_unpacklo_epi8(_mm_cvtsi32_si128(word), zero), zero));
+}
+#endif
+
+// Bilinear sample with all four neighbours inside the image and a byte to spare after the last one.
+inline void sample_inside(const Source& s, double sx, double sy, float value[3]) {
+  const int x0 = static_cast<int>(sx), y0 = static_cast<int>(sy);  // sx, sy >= 0: truncation is floor
+  const float ax = static_cast<float>(sx - x0), ay = static_cast<float>(sy - y0);
+  const uint8_t* p = s.pixels + static_cast<size_t>(y0) * s.row_bytes + 3 * static_cast<size_t>(x0);
+#if defined(__SSE2__)
+  const __m128 wx = _mm_set1_ps(ax), wy = _mm_set1_ps(ay);
+  const __m128 v00 = pixel_floats(p), v01 = pixel_floats(p + 3);
+  const __m128 v10 = pixel_floats(p + s.row_bytes), v11 = pixel_floats(p + s.row_bytes + 3);
+  const __m128 top = _mm_add_ps(v00, _mm_mul_ps(wx, _mm_sub_ps(v01, v00)));
+  const __m128 bottom = _mm_add_ps(v10, _mm_mul_ps(wx, _mm_sub_ps(v11, v10)));
+  alignas(16) float v[4];
+  _mm_store_ps(v, _mm_add_ps(top, _mm_mul_ps(wy, _mm_sub_ps(bottom, top))));
+  value[0] = v[0];
+  value[1] = v[1];
+  value[2] = v[2];
+#else
+  const uint8_t* q = p + s.row_bytes;
+  for (int c = 0; c < 3; ++c) {
+    const float top = p[c] + ax * (p[c + 3] - p[c]);
+    const float bottom = q[c] + ax * (q[c + 3] - q[c]);
+    value[c] = top + ay * (bottom - top);
+  }
+#endif
+}
+
+}  // namespace
+
+void warp_affine_chw(const uint8_t* src, int height, int width, const double inverse[6], int out_height,
+                     int out_width, const WarpOptions& options, float* out) {
+  const Source source{src, height, width, static_cast<size_t>(width) * 3};
+  // Output plane k (R, G, B) takes sampled channel order[k].
+  const int order[3] = {options.src_is_bgr ? 2 : 0, 1, options.src_is_bgr ? 0 : 2};
+  float scale[3], shift[3];
+  for (int k = 0; k < 3; ++k) {
+    scale[k] = 1.0f / options.std[k];
+    shift[k] = -options.mean[k] * scale[k];
+  }
+  // sample_inside's region: x0 + 2 < width (the spare byte), y0 + 1 < height.
+  const double x_limit = width - 2.0, y_limit = height - 1.0;
+  const size_t plane = static_cast<size_t>(out_height) * out_width;
+  for (int y = 0; y < out_height; ++y) {
+    float* row = out + static_cast<size_t>(y) * out_width;
+    for (int x = 0; x < out_width; ++x) {
+      const double sx = inverse[0] * x + inverse[1] * y + inverse[2];
+      const double sy = inverse[3] * x + inverse[4] * y + inverse[5];
+      float value[3];
+      if (sx >= 0.0 && sy >= 0.0 && sx < x_limit && sy < y_limit)
+        sample_inside(source, sx, sy, value);
+      else
+        sample_edge(source, sx, sy, value);
+      for (int k = 0; k < 3; ++k) row[k * plane + x] = value[order[k]] * scale[k] + shift[k];
+    }
+  }
+}
+
+}  // namespace faceid
