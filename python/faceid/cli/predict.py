@@ -10,7 +10,11 @@ from faceid.cli.paths import model_source, shared_dir
 
 
 def _model_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--det_model", default="blazeface_short", help="detector (pretrained name)")
+    parser.add_argument(
+        "--det_model",
+        default="blazeface_short",
+        help="detector: blazeface_short (tiles for small faces) or blazeface_full (one 192x192 pass, no tiling)",
+    )
     parser.add_argument("--rec_model", default="mobileface_v2", help="recognizer: pretrained name or export folder")
     parser.add_argument(
         "--model-source",

@@ -46,7 +46,8 @@ class Face:
 
 
 class FaceAnalysis:
-    """Detection (``det``), recognition (``rec``) and an optional gallery (``index``: a GalleryIndex or path).
+    """Detection (``det``: ``blazeface_short`` or ``blazeface_full``), recognition (``rec``) and an optional
+    gallery (``index``: a GalleryIndex or path).
 
     ``det=None`` takes every input as one aligned 112x112 face; ``rec=None`` only detects;
     ``landmarks="mtcnn_onet"`` aligns on MTCNN ONet's 5 points instead of the detector's keypoints.

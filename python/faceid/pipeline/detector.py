@@ -1,9 +1,10 @@
-"""``FaceDetector``: faces, scores and 6 keypoints from BGR photos, with MediaPipe's BlazeFace (short range).
+"""``FaceDetector``: faces, scores and 6 keypoints from BGR photos, with MediaPipe's BlazeFace (short or full range).
 
-One pass letterboxes the image to 128x128 RGB in [-1, 1], runs the network, decodes the 896 anchors, applies a
-sigmoid and MediaPipe's weighted NMS (IoU 0.3). Short range only sees faces that fill a good part of the frame,
-so ``tiling=True`` (default) also runs square tiles of 0.5 and 0.35 of the long side (50% overlap) in the same
-batch, drops tile detections cut by an inner tile edge, and merges everything with one global weighted NMS.
+One pass letterboxes the image to the model's square input (128 short range, 192 full range) as RGB in [-1, 1],
+runs the network, decodes its anchors (896 / 2304), applies a sigmoid and MediaPipe's weighted NMS (IoU 0.3).
+Short range only sees faces that fill a good part of the frame, so by default it also runs square tiles of 0.5
+and 0.35 of the long side (50% overlap) in the same batch, drops tile detections cut by an inner tile edge, and
+merges everything with one global weighted NMS; full range finds small faces in one pass and does not tile.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def _inference_predictor(net, name: str):
     from faceid.infer import PaddlePredictor
 
     folder = tempfile.mkdtemp(prefix=f"faceid-{name}-")
-    save_program(net, f"{folder}/inference", size=128, legacy=True)
+    save_program(net, f"{folder}/inference", size=net.input_size, legacy=True)
     predictor = PaddlePredictor(f"{folder}/inference.pdmodel", f"{folder}/inference.pdiparams", threads=2)
     return predictor, folder
 
@@ -62,9 +63,10 @@ def _inference_predictor(net, name: str):
 class FaceDetector:
     """BlazeFace face detector.
 
-    ``model``: a pretrained record name (``blazeface_short``); ``model_source``: the folder holding the source
-    ``.tflite`` (default ``$FACEID_MODEL_SOURCE``; converted weights are cached under ``$FACEID_HOME``);
-    ``score_threshold``: minimum sigmoid score; ``tiling``: also search tiles (group photos, small faces);
+    ``model``: a pretrained record name (``blazeface_short`` or ``blazeface_full``); ``model_source``: the folder
+    holding the source ``.tflite`` (default ``$FACEID_MODEL_SOURCE``; converted weights are cached under
+    ``$FACEID_HOME``); ``score_threshold``: minimum sigmoid score; ``tiling``: also search tiles (group photos,
+    small faces; ``None``: the record's default, on for short range, off for full range);
     ``tile_score_threshold``: the (stricter) minimum score of a detection found in a tile, since tiles magnify
     background texture (the default rejects a 0.79 "face" in the White House facade of ``obama1.jpg``);
     ``backend``: ``inference`` (Paddle Inference, oneDNN) or ``dygraph`` (eager Paddle, the reference).
@@ -76,7 +78,7 @@ class FaceDetector:
         *,
         model_source: str | os.PathLike[str] | None = None,
         score_threshold: float = 0.75,
-        tiling: bool = True,
+        tiling: bool | None = None,
         iou_threshold: float = 0.3,
         tile_scales: tuple[float, ...] = (1.0, 0.5, 0.35),
         tile_score_threshold: float = 0.85,
@@ -95,22 +97,23 @@ class FaceDetector:
             self._predictor, folder = _inference_predictor(self.net, model)
             weakref.finalize(self, shutil.rmtree, folder, True)
         self.input_size = self.record.input_size[0]
-        self.anchors = ssd_anchors(self.input_size, tuple(self.record.extra["strides"]), anchors_per_layer=2)
+        extra = self.record.extra
+        self.anchors = ssd_anchors(self.input_size, tuple(extra["strides"]), extra["anchors_per_layer"])
         self.score_threshold = score_threshold
         self.iou_threshold = iou_threshold
-        self.tiling = tiling
+        self.tiling = bool(extra["tiling"]) if tiling is None else tiling
         self.tile_scales = tile_scales
         self.tile_score_threshold = tile_score_threshold
 
     def run(self, batch_rgb_float_nchw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Raw network outputs for a (N, 3, 128, 128) float32 RGB [-1, 1] NCHW batch: regressors (N, 896, 16) and
-        score logits (N, 896, 1), float32 numpy."""
+        """Raw network outputs for a (N, 3, S, S) float32 RGB [-1, 1] NCHW batch (S: ``input_size``): regressors
+        (N, A, 16) and score logits (N, A, 1), float32 numpy (A: 896 short range, 2304 full range)."""
         import paddle
 
         batch = np.ascontiguousarray(batch_rgb_float_nchw, dtype=np.float32)
         if self._predictor is not None:
             outputs = sorted(self._predictor.run_outputs(batch).values(), key=lambda a: -a.shape[-1])
-            return outputs[0], outputs[1]  # (N, 896, 16) regressors, then (N, 896, 1) logits
+            return outputs[0], outputs[1]  # (N, A, 16) regressors, then (N, A, 1) logits
         with paddle.no_grad():
             regressors, scores = self.net(paddle.to_tensor(batch))
         return regressors.numpy(), scores.numpy()

@@ -1,15 +1,19 @@
-"""MediaPipe BlazeFace: the pretrained records and the ``.tflite`` -> Paddle weight converter.
+"""MediaPipe BlazeFace (short and full range): the pretrained records and the ``.tflite`` -> Paddle converters.
 
-The converter reads the TFLite graph with :mod:`faceid.zoo.tflite` (no TensorFlow), checks every convolution's
-options against :class:`faceid.models.blazeface.BlazeFaceShort`, and maps the fp16 weights (behind ``DEQUANTIZE``)
-onto its parameters. Converted weights are cached as ``.npz`` (never pickle) under :func:`faceid.zoo.cache_dir`,
-named after the source file's SHA-256 so a different source is never served from a stale cache.
+The converters read the TFLite graph with :mod:`faceid.zoo.tflite` (no TensorFlow), check every convolution's
+options against the Paddle net (:class:`faceid.models.blazeface.BlazeFaceShort`,
+:class:`faceid.models.blazeface_full.BlazeFaceFull`), and map the fp16 weights (behind ``DEQUANTIZE``, and for full
+range often behind ``DENSIFY`` too) onto its parameters. Converted weights are cached as ``.npz`` (never pickle)
+under :func:`faceid.zoo.cache_dir`, named after the source file's SHA-256 so a different source is never served
+from a stale cache.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,43 +23,65 @@ from faceid.zoo.registry import ModelRecord, SourceFile, cache_dir, get_record, 
 from faceid.zoo.tflite import TFLiteModel, TFLiteOperator, read_tflite
 
 if TYPE_CHECKING:
-    from faceid.models.blazeface import BlazeFaceShort
+    from paddle import nn
 
-__all__ = ["BLAZEFACE_SHORT", "convert_blazeface_short", "load_blazeface"]
+    from faceid.models.blazeface import BlazeFaceShort
+    from faceid.models.blazeface_full import BlazeFaceFull
+
+__all__ = ["BLAZEFACE_FULL", "BLAZEFACE_SHORT", "convert_blazeface_full", "convert_blazeface_short", "load_blazeface"]
 
 logger = logging.getLogger(__name__)
 
 _WHEEL = "https://pypi.org/project/mediapipe/0.10.21/#files"
 _WHEEL_DIR = "mediapipe/modules/face_detection/"
 _LICENCE = "Apache-2.0 (MediaPipe, from the mediapipe 0.10.21 wheel; blazeface/LICENSE)"
+_KEYPOINTS = ("right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear", "left_ear")
 
-BLAZEFACE_SHORT = register(
-    ModelRecord(
-        name="blazeface_short",
-        task="detection",
-        architecture="BlazeFaceShort",
-        input_size=(128, 128),
-        color="RGB",
-        mean=(127.5, 127.5, 127.5),
-        std=(127.5, 127.5, 127.5),
-        files=(
-            SourceFile(
-                path="blazeface/face_detection_short_range.tflite",
-                sha256="bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8",
-                url=_WHEEL,
-            ),
-        ),
-        licence=_LICENCE,
-        caution="Short range: faces that fill a good part of the 128x128 frame (selfies, portraits); "
-        "use tiling for group photos.",
-        extra={
-            "wheel_member": _WHEEL_DIR + "face_detection_short_range.tflite",
-            "num_anchors": 896,
-            "strides": (8, 16, 16, 16),
-            "nms_iou": 0.3,
-            "keypoints": ("right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear", "left_ear"),
-        },
+
+def _record(name: str, *, architecture: str, size: int, file: str, sha256: str, caution: str, **extra) -> ModelRecord:
+    """Register a BlazeFace weight set: a ``.tflite`` of the mediapipe wheel, RGB in [-1, 1], weighted NMS 0.3."""
+    return register(
+        ModelRecord(
+            name=name,
+            task="detection",
+            architecture=architecture,
+            input_size=(size, size),
+            color="RGB",
+            mean=(127.5, 127.5, 127.5),
+            std=(127.5, 127.5, 127.5),
+            files=(SourceFile(path=f"blazeface/{file}", sha256=sha256, url=_WHEEL),),
+            licence=_LICENCE,
+            caution=caution,
+            extra={"wheel_member": _WHEEL_DIR + file, "nms_iou": 0.3, "keypoints": _KEYPOINTS, **extra},
+        )
     )
+
+
+BLAZEFACE_SHORT = _record(
+    "blazeface_short",
+    architecture="BlazeFaceShort",
+    size=128,
+    file="face_detection_short_range.tflite",
+    sha256="bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8",
+    caution="Short range: faces that fill a good part of the 128x128 frame (selfies, portraits); "
+    "use tiling for group photos.",
+    num_anchors=896,
+    strides=(8, 16, 16, 16),
+    anchors_per_layer=2,
+    tiling=True,
+)
+BLAZEFACE_FULL = _record(
+    "blazeface_full",
+    architecture="BlazeFaceFull",
+    size=192,
+    file="face_detection_full_range_sparse.tflite",
+    sha256="2c3728e6da56f21e21a320433396fb06d40d9088f2247c05e5635a688d45dfe1",
+    caution="Full range: small and distant faces (MediaPipe: up to about 5 m) in one 192x192 pass, no tiling; "
+    "117 M multiply-adds a pass (short range: 31 M, but several tiles).",
+    num_anchors=2304,
+    strides=(4,),
+    anchors_per_layer=1,
+    tiling=False,
 )
 
 # TFLite head convolutions: (feature map side, output channels) -> Paddle layer name.
@@ -125,13 +151,127 @@ def convert_blazeface_short(path: str | os.PathLike[str]) -> dict[str, np.ndarra
     return state
 
 
+# Full range: the one PAD the graph puts before every 3x3 convolution (NHWC: one pixel each side of H and W).
+_PAD_ONE = [[0, 0], [1, 1], [1, 1], [0, 0]]
+
+
+def _explicit_padding(model: TFLiteModel, op: TFLiteOperator) -> int:
+    """Pixels of zero padding each side that a full-range convolution sees: 1 after the graph's ``PAD``, else 0
+    (``SAME`` only occurs on 1x1 kernels, where it pads nothing)."""
+    kernel = model.tensors[op.inputs[1]].shape[1:3]
+    if op.options.get("padding") == "SAME" and kernel != (1, 1):
+        raise ValueError(f"convolution #{op.index}: SAME padding on a {kernel} kernel (the net pads explicitly)")
+    producer = model.producer(op.inputs[0])
+    if producer is None or producer.op != "PAD":
+        return 0
+    pads = model.constant(producer.inputs[1]).tolist()
+    if pads != _PAD_ONE:
+        raise ValueError(f"PAD #{producer.index}: paddings {pads}, expected {_PAD_ONE}")
+    return 1
+
+
+def _full_activation(name: str, layers: dict[str, nn.Layer]) -> str:
+    """The activation TFLite fuses into convolution ``name`` of :class:`BlazeFaceFull` (residual blocks apply
+    their ReLU after the ``ADD`` instead)."""
+    if name.endswith(".pw2"):
+        return "NONE" if layers[name.rsplit(".", 1)[0]].residual else "RELU"
+    relu = name == "stem" or name.startswith(("lateral.", "reduce.")) or name.endswith(".pw1")
+    return "RELU" if relu else "NONE"
+
+
+def _check_full_conv(model: TFLiteModel, name: str, op: TFLiteOperator, layers: dict[str, nn.Layer]) -> None:
+    layer = layers[name]
+    expected = {
+        "op": "DEPTHWISE_CONV_2D" if layer._groups > 1 else "CONV_2D",
+        "stride": (layer._stride[0], layer._stride[1]),
+        "padding": layer._padding,
+        "activation": _full_activation(name, layers),
+        "dilation": (1, 1),
+    }
+    actual = {
+        "op": op.op,
+        "stride": (op.options.get("stride_h"), op.options.get("stride_w")),
+        "padding": _explicit_padding(model, op),
+        "activation": op.options.get("activation"),
+        "dilation": (op.options.get("dilation_h"), op.options.get("dilation_w")),
+    }
+    if op.op == "DEPTHWISE_CONV_2D" and op.options.get("depth_multiplier") != 1:
+        actual["op"] += f" (depth multiplier {op.options.get('depth_multiplier')})"
+    if actual != expected:
+        raise ValueError(f"{name}: TFLite convolution #{op.index} {actual} does not match the Paddle layer {expected}")
+
+
+def _check_full_graph(model: TFLiteModel, names: dict[int, str]) -> None:
+    """The non-convolution ops of the full-range graph do what :class:`BlazeFaceFull` does. ``names``: the layer
+    name of each convolution's output tensor."""
+    from faceid.models.blazeface_full import ALIGN_CORNERS, HALF_PIXEL_CENTERS
+
+    known = {"PAD", "CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "RESIZE_BILINEAR", "DEPTH_TO_SPACE", "RESHAPE"}
+    for op in model.operators:
+        if op.op in ("DEQUANTIZE", "DENSIFY"):
+            continue
+        if op.op not in known:
+            raise ValueError(f"operator #{op.index} {op.op} is not part of BlazeFaceFull")
+        sources = [names.get(i, "") for i in op.inputs]
+        if op.op == "ADD":  # residual: ReLU fused; FPN merge of upsampled and lateral maps: none
+            residual = any(s.endswith(".pw2") for s in sources)
+            expected = "RELU" if residual else "NONE"
+            if op.options.get("activation") != expected:
+                raise ValueError(f"ADD #{op.index} of {sources}: activation {op.options.get('activation')}")
+        elif op.op == "RESIZE_BILINEAR":
+            flags = (op.options.get("align_corners"), op.options.get("half_pixel_centers"))
+            if flags != (ALIGN_CORNERS, HALF_PIXEL_CENTERS):
+                raise ValueError(f"RESIZE_BILINEAR #{op.index}: (align_corners, half_pixel_centers) = {flags}")
+        elif op.op == "DEPTH_TO_SPACE" and op.options.get("block_size") != 2:
+            raise ValueError(f"DEPTH_TO_SPACE #{op.index}: block size {op.options.get('block_size')}, expected 2")
+    outputs = [model.tensors[i].shape for i in model.outputs]  # named Identity, Identity_1 in this file
+    if outputs != [(1, 2304, 16), (1, 2304, 1)]:
+        raise ValueError(f"outputs {outputs}, expected regressors (1, 2304, 16) then scores (1, 2304, 1)")
+
+
+def convert_blazeface_full(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """Paddle state dict (float32 arrays) of :class:`BlazeFaceFull` from ``face_detection_full_range_sparse.tflite``.
+
+    The graph's convolutions, in graph order, are paired with the net's in the order its forward runs them;
+    kind, stride, padding, fused activation and weight shape are checked for each pair.
+    """
+    from faceid.models.blazeface_full import BlazeFaceFull
+
+    model = read_tflite(path)
+    net = BlazeFaceFull()
+    order = net.conv_order()
+    convs = [op for op in model.operators if op.op in ("CONV_2D", "DEPTHWISE_CONV_2D")]
+    if len(convs) != len(order):
+        raise ValueError(f"{path}: {len(convs)} convolutions in the graph, BlazeFaceFull has {len(order)}")
+    layers = dict(net.named_sublayers())
+    params = net.state_dict()
+    state: dict[str, np.ndarray] = {}
+    for name, op in zip(order, convs, strict=True):
+        _check_full_conv(model, name, op, layers)
+        weight, bias = _conv_params(model, op)
+        for key, value in ((f"{name}.weight", weight), (f"{name}.bias", bias)):
+            if tuple(params[key].shape) != value.shape:
+                raise ValueError(f"{key}: TFLite #{op.index} gives {value.shape}, the net has {params[key].shape}")
+            state[key] = value
+    _check_full_graph(model, {op.outputs[0]: name for name, op in zip(order, convs, strict=True)})
+    logger.info("converted %s: %d tensors", path, len(state))
+    return state
+
+
+# Architecture -> (converter, module holding the nn.Layer of that name).
+_ARCHITECTURES: dict[str, tuple[Callable[..., dict[str, np.ndarray]], str]] = {
+    "BlazeFaceShort": (convert_blazeface_short, "faceid.models.blazeface"),
+    "BlazeFaceFull": (convert_blazeface_full, "faceid.models.blazeface_full"),
+}
+
+
 def _cached_state(record: ModelRecord, source: str | os.PathLike[str] | None) -> dict[str, np.ndarray]:
     entry = record.files[0]
     cached = cache_dir() / f"{record.name}-{(entry.sha256 or 'unverified')[:16]}.npz"
     if cached.is_file():
         with np.load(cached, allow_pickle=False) as archive:
             return {key: archive[key] for key in archive.files}
-    state = convert_blazeface_short(source_file(entry, source))
+    state = _ARCHITECTURES[record.architecture][0](source_file(entry, source))
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_name(cached.name + f".{os.getpid()}.tmp.npz")
@@ -142,21 +282,21 @@ def _cached_state(record: ModelRecord, source: str | os.PathLike[str] | None) ->
     return state
 
 
-def load_blazeface(name: str = "blazeface_short", source: str | os.PathLike[str] | None = None) -> BlazeFaceShort:
-    """The pretrained BlazeFace ``name`` in eval mode, converted from ``source`` (default ``$FACEID_MODEL_SOURCE``)
-    or read from the cache."""
+def load_blazeface(
+    name: str = "blazeface_short", source: str | os.PathLike[str] | None = None
+) -> BlazeFaceShort | BlazeFaceFull:
+    """The pretrained BlazeFace ``name`` (``blazeface_short`` or ``blazeface_full``) in eval mode, converted from
+    ``source`` (default ``$FACEID_MODEL_SOURCE``) or read from the cache."""
     import paddle
 
-    from faceid.models.blazeface import BlazeFaceShort
-
     record = get_record(name)
-    if record.architecture != "BlazeFaceShort":
+    if record.architecture not in _ARCHITECTURES:
         raise ValueError(f"{name}: architecture {record.architecture} is not supported by load_blazeface")
     state = _cached_state(record, source)
-    net = BlazeFaceShort()
+    net = getattr(importlib.import_module(_ARCHITECTURES[record.architecture][1]), record.architecture)()
     missing = set(net.state_dict()) ^ set(state)
     if missing:
-        raise ValueError(f"{name}: converted weights and BlazeFaceShort disagree on {sorted(missing)}")
+        raise ValueError(f"{name}: converted weights and {record.architecture} disagree on {sorted(missing)}")
     net.set_state_dict({key: paddle.to_tensor(value) for key, value in state.items()})
     net.eval()
     return net
