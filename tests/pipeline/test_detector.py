@@ -125,6 +125,15 @@ def test_letterbox_round_trip(shape: tuple[int, int]) -> None:
     assert tensor[int(centre[1]), int(centre[0]), 0] > 0.9
 
 
+@pytest.mark.parametrize("shape", [(300, 500), (50, 40), (128, 128)])
+def test_letterbox_of_bgr_equals_letterbox_of_the_rgb_view(shape: tuple[int, int]) -> None:
+    bgr = np.random.default_rng(shape[0]).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    from_bgr, params_bgr = letterbox(bgr, 128, bgr=True)
+    from_rgb, params_rgb = letterbox(bgr[:, :, ::-1], 128)
+    assert params_bgr == params_rgb
+    np.testing.assert_array_equal(from_bgr, from_rgb)
+
+
 def test_tiles_cover_the_image_with_overlap() -> None:
     tiles = tile_grid(600, 1000)
     assert tiles[0] == (0, 0, 1000, 600)

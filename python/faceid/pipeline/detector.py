@@ -129,8 +129,10 @@ class FaceDetector:
     def _candidates(self, image_bgr_uint8_hwc: np.ndarray, tiles: list[tuple[int, int, int, int]]) -> _Candidates:
         """Detections (before NMS) of every tile, in image pixels; tile detections cut by an inner edge dropped."""
         height, width = image_bgr_uint8_hwc.shape[:2]
-        rgb = image_bgr_uint8_hwc[:, :, ::-1]
-        inputs, boxes = zip(*(letterbox(rgb[y0:y1, x0:x1], self.input_size) for x0, y0, x1, y1 in tiles), strict=True)
+        image = image_bgr_uint8_hwc
+        inputs, boxes = zip(
+            *(letterbox(image[y0:y1, x0:x1], self.input_size, bgr=True) for x0, y0, x1, y1 in tiles), strict=True
+        )
         regressors, logits = self.run(np.stack(inputs).transpose(0, 3, 1, 2))
         parts = []
         for i, (x0, y0, x1, y1) in enumerate(tiles):
