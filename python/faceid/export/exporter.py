@@ -2,8 +2,9 @@
 
 Files (the seed's layout plus Paddle 3's default): ``inference.pdmodel`` (legacy program, the faster CPU
 predictor at batch >= 8), ``inference.json`` (PIR program), one ``inference.pdiparams`` shared by both (the
-two exports write identical parameter files), optional ``inference.onnx`` (dynamic batch) and
-``faceid.json``. Input: ``x``, float32 (N, 3, 112, 112) RGB, ``(pixel - 127.5) / 127.5``.
+two exports write identical parameter files), optional ``inference.onnx`` (dynamic batch), for networks with
+PReLU ``inference.onednn_bf16.json`` + ``.pdiparams`` (bf16 on oneDNN only; see :mod:`faceid.export.onednn_bf16`)
+and ``faceid.json``. Input: ``x``, float32 (N, 3, 112, 112) RGB, ``(pixel - 127.5) / 127.5``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 import paddle
 
+from faceid.export.onednn_bf16 import BF16_PREFIX, save_bf16_program
 from faceid.io.atomic import atomic_write_bytes
 from faceid.io.hashing import sha256_file
 
@@ -38,7 +40,8 @@ META_FILE = "faceid.json"
 
 
 class ExportResult(dict):
-    """Paths of the written files by kind (``pdmodel``, ``json``, ``pdiparams``, ``onnx``, ``meta``)."""
+    """Paths of the written files by kind (``pdmodel``, ``json``, ``pdiparams``, ``onednn_bf16_json``,
+    ``onednn_bf16_pdiparams``, ``onnx``, ``meta``)."""
 
 
 def save_program(model: paddle.nn.Layer, prefix: str | os.PathLike[str], *, size: int = 112, legacy: bool) -> None:
@@ -119,15 +122,17 @@ def export_model(
         staging = Path(tmp)
         _save_programs(model, staging)
         moves = {
-            "inference.pdmodel": staging / "legacy" / "inference.pdmodel",
-            "inference.json": staging / "pir" / "inference.json",
-            "inference.pdiparams": staging / "pir" / "inference.pdiparams",
+            "pdmodel": ("inference.pdmodel", staging / "legacy" / "inference.pdmodel"),
+            "json": ("inference.json", staging / "pir" / "inference.json"),
+            "pdiparams": ("inference.pdiparams", staging / "pir" / "inference.pdiparams"),
         }
-        for name, src in moves.items():
+        if save_bf16_program(model, staging / "bf16" / "inference"):
+            moves["onednn_bf16_json"] = (f"{BF16_PREFIX}.json", staging / "bf16" / "inference.json")
+            moves["onednn_bf16_pdiparams"] = (f"{BF16_PREFIX}.pdiparams", staging / "bf16" / "inference.pdiparams")
+        result = ExportResult()
+        for kind, (name, src) in moves.items():
             os.replace(src, output / name)
-    result = ExportResult(
-        pdmodel=output / "inference.pdmodel", json=output / "inference.json", pdiparams=output / "inference.pdiparams"
-    )
+            result[kind] = output / name
     if onnx:
         result["onnx"] = _export_onnx(output)
     meta = _meta(network, embedding_size, source, result)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from faceid.export.exporter import read_export_meta
+from faceid.export.onednn_bf16 import BF16_PREFIX
 from faceid.infer.paddle_predictor import PaddlePredictor, find_program
 from faceid.ops.image import hwc_to_chw, warp_faces
 
@@ -82,20 +83,30 @@ class Recognizer:
             self._try_native(device, threads, self.precision, required=backend == "native")
 
     def _try_bf16(self, device: str, threads: int, minimum: float = 0.99) -> None:
-        """Switch to bf16 only if it keeps cosine >= ``minimum`` to the fp32 predictor on a probe batch (Paddle
-        3.3.1's oneDNN bf16 PReLU, for one, reads fp32 slopes as bf16 and ruins PReLU networks on some CPUs).
-        bf16 through oneDNN needs the PIR program (the legacy one fails on mixed-dtype adds in 3.3.1)."""
-        program, params = find_program(self.model_dir, prefer="json")
-        candidate = PaddlePredictor(program, params, device=device, threads=threads, precision="bf16")
+        """Switch to bf16 only if it keeps cosine >= ``minimum`` to the fp32 predictor on a probe batch. bf16
+        through oneDNN needs the PIR program (the legacy one fails on mixed-dtype adds in Paddle 3.3.1); the plain
+        one is tried first, then the export's PReLU-packed variant (:mod:`faceid.export.onednn_bf16`), which is
+        what Paddle 3.3.1's bf16 PReLU kernel reads correctly."""
         faces = np.random.default_rng(0).integers(0, 256, size=(8, 112, 112, 3), dtype=np.uint8)
         batch = hwc_to_chw(faces, mean=self.mean, std=self.std)
-        a, b = self._python.run(batch), candidate.run(batch)
-        cosine = (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
-        if cosine.min() >= minimum:
-            self.program, self.params, self._python, self.precision = program, params, candidate, "bf16"
-            return
+        reference = self._python.run(batch)
+        candidates = [find_program(self.model_dir, prefer="json")]
+        variant = (self.model_dir / f"{BF16_PREFIX}.json", self.model_dir / f"{BF16_PREFIX}.pdiparams")
+        if variant[0].is_file() and variant[1].is_file():
+            candidates.append(variant)
+        worst = []
+        for program, params in candidates:
+            candidate = PaddlePredictor(program, params, device=device, threads=threads, precision="bf16")
+            output = candidate.run(batch)
+            norms = np.linalg.norm(reference, axis=1) * np.linalg.norm(output, axis=1)
+            cosine = float(((reference * output).sum(1) / np.maximum(norms, 1e-12)).min())
+            if cosine >= minimum:
+                self.program, self.params, self._python, self.precision = program, params, candidate, "bf16"
+                logger.info("bf16 with %s (min cosine %.4f to fp32)", program.name, cosine)
+                return
+            worst.append(f"{program.name}: {cosine:.3f}")
         logger.warning(
-            "bf16 disagrees with fp32 (min cosine %.3f < %.2f) on this CPU/Paddle; using fp32", cosine.min(), minimum
+            "bf16 disagrees with fp32 (min cosine %s < %.2f) on this CPU/Paddle; using fp32", ", ".join(worst), minimum
         )
 
     def _try_native(self, device: str, threads: int, precision: str, *, required: bool) -> None:

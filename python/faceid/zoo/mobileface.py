@@ -202,8 +202,12 @@ _ACTIVATIONS: dict[str, Callable[[Any, Any, GraphStep, dict[str, Any]], Any]] = 
 }
 
 
+def _activation_kind(step: GraphStep) -> str:
+    return step.attrs.get("act_type", "leaky" if step.op == "LeakyReLU" else "relu")
+
+
 def _activation(paddle: Any, step: GraphStep, args: list[Any], p: dict[str, Any]) -> Any:
-    kind = step.attrs.get("act_type", "leaky" if step.op == "LeakyReLU" else "relu")
+    kind = _activation_kind(step)
     if kind not in _ACTIVATIONS:
         raise ValueError(f"{step.name}: activation {kind!r} is not supported; supported: {sorted(_ACTIVATIONS)}")
     return _ACTIVATIONS[kind](paddle, args[0], step, p)
@@ -266,6 +270,17 @@ def _graph_layer_class() -> type:
                     param.set_value(value)
                     self.add_parameter(attr, param)
                 self._tensors[key] = attr
+
+        def prelu_slopes(self) -> list[paddle.Tensor]:
+            """The slope parameters this graph's PReLU steps apply (see :mod:`faceid.export.onednn_bf16`)."""
+            keys = {
+                step.params["gamma"]
+                for step in self._steps
+                if step.op in ("Activation", "LeakyReLU")
+                and _activation_kind(step) == "prelu"
+                and "gamma" in step.params
+            }
+            return [getattr(self, self._tensors[key]) for key in sorted(keys)]
 
         def forward(self, x: paddle.Tensor) -> paddle.Tensor:
             x = paddle.scale(x, scale=127.5, bias=127.5)  # back to pixels: the graph normalises itself
