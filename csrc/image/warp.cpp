@@ -1,7 +1,11 @@
 #include "image/warp.h"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
+
+#include "image/preprocess_avx2.h"
+#include "image/warp_avx2.h"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -78,27 +82,41 @@ inline void sample_inside(const Source& s, double sx, double sy, float value[3])
 void warp_affine_chw(const uint8_t* src, int height, int width, const double inverse[6], int out_height,
                      int out_width, const WarpOptions& options, float* out) {
   const Source source{src, height, width, static_cast<size_t>(width) * 3};
+  avx2::WarpRow row{src, height, width, source.row_bytes, inverse, {}, {}, {}};
   // Output plane k (R, G, B) takes sampled channel order[k].
   const int order[3] = {options.src_is_bgr ? 2 : 0, 1, options.src_is_bgr ? 0 : 2};
-  float scale[3], shift[3];
   for (int k = 0; k < 3; ++k) {
-    scale[k] = 1.0f / options.std[k];
-    shift[k] = -options.mean[k] * scale[k];
+    row.order[k] = order[k];
+    row.scale[k] = 1.0f / options.std[k];
+    row.shift[k] = -options.mean[k] * row.scale[k];
   }
+  static const bool have_avx2 = avx2::supported();
+  const bool vector = have_avx2 && source.row_bytes * static_cast<size_t>(height) < (size_t{1} << 31);
   // sample_inside's region: x0 + 2 < width (the spare byte), y0 + 1 < height.
   const double x_limit = width - 2.0, y_limit = height - 1.0;
   const size_t plane = static_cast<size_t>(out_height) * out_width;
   for (int y = 0; y < out_height; ++y) {
-    float* row = out + static_cast<size_t>(y) * out_width;
-    for (int x = 0; x < out_width; ++x) {
-      const double sx = inverse[0] * x + inverse[1] * y + inverse[2];
-      const double sy = inverse[3] * x + inverse[4] * y + inverse[5];
-      float value[3];
-      if (sx >= 0.0 && sy >= 0.0 && sx < x_limit && sy < y_limit)
-        sample_inside(source, sx, sy, value);
-      else
-        sample_edge(source, sx, sy, value);
-      for (int k = 0; k < 3; ++k) row[k * plane + x] = value[order[k]] * scale[k] + shift[k];
+    float* r = out + static_cast<size_t>(y) * out_width;
+    float* g = r + plane;
+    float* b = g + plane;
+    for (int x = 0; x < out_width;) {
+      if (vector && x + 8 <= out_width && avx2::warp_block8(row, x, y, r, g, b)) {
+        x += 8;
+        continue;
+      }
+      // One group (8 pixels, or what is left) the scalar way.
+      for (const int end = vector ? std::min(x + 8, out_width) : out_width; x < end; ++x) {
+        const double sx = inverse[0] * x + inverse[1] * y + inverse[2];
+        const double sy = inverse[3] * x + inverse[4] * y + inverse[5];
+        float value[3];
+        if (sx >= 0.0 && sy >= 0.0 && sx < x_limit && sy < y_limit)
+          sample_inside(source, sx, sy, value);
+        else
+          sample_edge(source, sx, sy, value);
+        r[x] = value[order[0]] * row.scale[0] + row.shift[0];
+        g[x] = value[order[1]] * row.scale[1] + row.shift[1];
+        b[x] = value[order[2]] * row.scale[2] + row.shift[2];
+      }
     }
   }
 }
