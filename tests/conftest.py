@@ -56,3 +56,13 @@ def shared_models() -> Path:
     if not path.is_dir():
         pytest.skip(f"pretrained model source not found at {path} (set FACEID_MODEL_SOURCE to a ../shared/models copy)")
     return path
+
+
+@pytest.fixture(scope="session")
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has bf16 instructions (where Paddle's oneDNN bf16 path is worth testing)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags

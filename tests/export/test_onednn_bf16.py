@@ -57,22 +57,14 @@ def test_export_writes_the_variant_and_leaves_the_model_as_it_was(tmp_path: Path
         np.testing.assert_array_equal(slope.numpy(), value)
 
 
-def _cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def test_recognizer_runs_bf16_through_the_variant_where_the_cpu_has_bf16(exported_model) -> None:
+def test_recognizer_runs_bf16_through_the_variant_where_the_cpu_has_bf16(exported_model, cpu_has_bf16: bool) -> None:
     from faceid.pipeline import Recognizer
 
     directory, _ = exported_model
     faces = np.random.default_rng(4).integers(0, 256, size=(6, 112, 112, 3), dtype=np.uint8)
     fp32 = Recognizer(directory).embed_normalized(faces)
     bf16 = Recognizer(directory, precision="bf16")
-    if not _cpu_has_bf16():
+    if not cpu_has_bf16:
         pytest.skip("this CPU has no bf16 instructions (avx512_bf16 / amx_bf16)")
     assert bf16.precision == "bf16"
     assert bf16.program.name in ("inference.json", f"{BF16_PREFIX}.json")

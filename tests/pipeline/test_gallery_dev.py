@@ -113,3 +113,19 @@ def test_onet_landmarks_for_alignment_still_name_everyone(
         faces = app.get(load_bgr(shared_data / "gallery_dev" / "query" / name))
         assert all(f.kps.shape == (5, 2) for f in faces)
         assert {f.identity for f in faces if f.identity != "unknown"} == expected, name
+
+
+def test_bf16_queries_against_the_fp32_gallery_name_the_same_people(
+    app, shared_models: Path, shared_data: Path, cpu_has_bf16: bool
+) -> None:
+    if not cpu_has_bf16:
+        pytest.skip("this CPU has no bf16 instructions (avx512_bf16 / amx_bf16)")
+    bf16 = FaceAnalysis("blazeface_short", "mobileface_v2", model_source=shared_models, precision="bf16")
+    assert bf16.recognizer.precision == "bf16"
+    bf16.index = app.index  # built in fp32
+    for name in EXPECTED:
+        image = load_bgr(shared_data / "gallery_dev" / "query" / name)
+        ours, reference = bf16.get(image), app.get(image)
+        assert [f.identity for f in ours] == [f.identity for f in reference], name
+        for a, b in zip(ours, reference, strict=True):
+            assert float(a.normed_embedding @ b.normed_embedding) >= 0.99

@@ -31,6 +31,12 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
         help="points used for alignment: the detector's keypoints or MTCNN ONet's 5 points",
     )
     parser.add_argument("--cpu_threads", type=int, default=2)
+    parser.add_argument(
+        "--precision",
+        choices=["fp32", "bf16", "fp16"],
+        default="fp32",
+        help="recognizer precision: bf16 on CPUs with bf16 (checked against fp32 first), fp16 on GPU",
+    )
     parser.add_argument("--use_gpu", action="store_true")
     parser.add_argument("--enable_mkldnn", default="true", help="accepted for the reference wheel; oneDNN is on")
 
@@ -79,6 +85,7 @@ def _app(args: argparse.Namespace, *, det: bool, rec: bool, index=None):
         rec_thresh=threshold,
         cdd_num=getattr(args, "cdd_num", 5),
         threads=args.cpu_threads,
+        precision=args.precision,
         device="gpu" if args.use_gpu else "cpu",
         max_batch_size=getattr(args, "max_batch_size", 32),
         landmarks=None if args.landmarks == "detector" else args.landmarks,

@@ -50,7 +50,8 @@ class FaceAnalysis:
     gallery (``index``: a GalleryIndex or path).
 
     ``det=None`` takes every input as one aligned 112x112 face; ``rec=None`` only detects;
-    ``landmarks="mtcnn_onet"`` aligns on MTCNN ONet's 5 points instead of the detector's keypoints.
+    ``landmarks="mtcnn_onet"`` aligns on MTCNN ONet's 5 points instead of the detector's keypoints;
+    ``threads``, ``device``, ``precision`` and ``max_batch_size`` go to the :class:`Recognizer`.
     """
 
     def __init__(
@@ -65,6 +66,7 @@ class FaceAnalysis:
         cdd_num: int = 5,
         threads: int = 2,
         device: str = "cpu",
+        precision: str = "fp32",
         max_batch_size: int = 32,
         landmarks: str | None = None,
     ) -> None:
@@ -87,7 +89,12 @@ class FaceAnalysis:
             from faceid.pipeline.recognizer import Recognizer
 
             self.recognizer = Recognizer(
-                rec, device=device, threads=threads, model_source=model_source, batch_size=max_batch_size
+                rec,
+                device=device,
+                threads=threads,
+                precision=precision,
+                model_source=model_source,
+                batch_size=max_batch_size,
             )
         self.rec_thresh, self.cdd_num = rec_thresh, cdd_num
         self.index = GalleryIndex.load(index, model=self.rec_name) if isinstance(index, (str, Path)) else index
