@@ -2,14 +2,9 @@
 
 #include <algorithm>
 #include <cstddef>
-#include <cstring>
 
 #include "image/preprocess_avx2.h"
 #include "image/warp_avx2.h"
-
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 namespace faceid {
 namespace {
@@ -41,40 +36,17 @@ __attribute__((noinline)) void sample_edge(const Source& s, double sx, double sy
   }
 }
 
-#if defined(__SSE2__)
-// The 3 channels of the pixel at p (and the byte after it, ignored) as 4 floats.
-inline __m128 pixel_floats(const uint8_t* p) {
-  int32_t word;
-  std::memcpy(&word, p, sizeof(word));
-  const __m128i zero = _mm_setzero_si128();
-  return _mm_cvtepi32_ps(_mm_unpacklo_epi16(_mm_unpacklo_epi8(_mm_cvtsi32_si128(word), zero), zero));
-}
-#endif
-
-// Bilinear sample with all four neighbours inside the image and a byte to spare after the last one.
+// Bilinear sample with all four neighbours inside the image (the scalar twin of avx2::warp_block8).
 inline void sample_inside(const Source& s, double sx, double sy, float value[3]) {
   const int x0 = static_cast<int>(sx), y0 = static_cast<int>(sy);  // sx, sy >= 0: truncation is floor
   const float ax = static_cast<float>(sx - x0), ay = static_cast<float>(sy - y0);
   const uint8_t* p = s.pixels + static_cast<size_t>(y0) * s.row_bytes + 3 * static_cast<size_t>(x0);
-#if defined(__SSE2__)
-  const __m128 wx = _mm_set1_ps(ax), wy = _mm_set1_ps(ay);
-  const __m128 v00 = pixel_floats(p), v01 = pixel_floats(p + 3);
-  const __m128 v10 = pixel_floats(p + s.row_bytes), v11 = pixel_floats(p + s.row_bytes + 3);
-  const __m128 top = _mm_add_ps(v00, _mm_mul_ps(wx, _mm_sub_ps(v01, v00)));
-  const __m128 bottom = _mm_add_ps(v10, _mm_mul_ps(wx, _mm_sub_ps(v11, v10)));
-  alignas(16) float v[4];
-  _mm_store_ps(v, _mm_add_ps(top, _mm_mul_ps(wy, _mm_sub_ps(bottom, top))));
-  value[0] = v[0];
-  value[1] = v[1];
-  value[2] = v[2];
-#else
   const uint8_t* q = p + s.row_bytes;
   for (int c = 0; c < 3; ++c) {
     const float top = p[c] + ax * (p[c + 3] - p[c]);
     const float bottom = q[c] + ax * (q[c + 3] - q[c]);
     value[c] = top + ay * (bottom - top);
   }
-#endif
 }
 
 }  // namespace
@@ -92,7 +64,7 @@ void warp_affine_chw(const uint8_t* src, int height, int width, const double inv
   }
   static const bool have_avx2 = avx2::supported();
   const bool vector = have_avx2 && source.row_bytes * static_cast<size_t>(height) < (size_t{1} << 31);
-  // sample_inside's region: x0 + 2 < width (the spare byte), y0 + 1 < height.
+  // The interior: x0 + 2 < width, y0 + 1 < height (the AVX2 gathers read a byte past the last neighbour).
   const double x_limit = width - 2.0, y_limit = height - 1.0;
   const size_t plane = static_cast<size_t>(out_height) * out_width;
   for (int y = 0; y < out_height; ++y) {
