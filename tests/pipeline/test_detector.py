@@ -16,6 +16,7 @@ from faceid.pipeline.detect_ops import (
     letterbox_params,
     ssd_anchors,
     tile_grid,
+    tile_inputs,
     weighted_nms,
 )
 
@@ -132,6 +133,29 @@ def test_letterbox_of_bgr_equals_letterbox_of_the_rgb_view(shape: tuple[int, int
     from_rgb, params_rgb = letterbox(bgr[:, :, ::-1], 128)
     assert params_bgr == params_rgb
     np.testing.assert_array_equal(from_bgr, from_rgb)
+
+
+def test_tile_inputs_map_tiles_back_to_image_pixels() -> None:
+    height, width = 600, 1000
+    image = np.zeros((height, width, 3), dtype=np.uint8)
+    image[300:340, 700:740] = (0, 0, 255)  # a red (BGR) square, centre (720, 320)
+    tiles = tile_grid(height, width)
+    prepared = tile_inputs(image, tiles, 128)
+    whole, params = letterbox(image, 128, bgr=True)
+    np.testing.assert_array_equal(prepared[0][0], whole)  # the whole-image tile is exactly the letterbox
+    assert prepared[0][1] == params and prepared[0][2] == (0.0, 0.0, float(width), float(height))
+    seen = 0
+    for (x0, y0, x1, y1), (tensor, box, bounds) in zip(tiles, prepared, strict=True):
+        assert tensor.shape == (128, 128, 3) and tensor.dtype == np.float32
+        step = 1 / box.scale_x  # image pixels per resized pixel: bounds start within half of one
+        assert all(abs(a - b) <= step / 2 + 1e-9 for a, b in zip(bounds[:2], (x0, y0), strict=True))
+        assert all(abs(a - b) <= step + 1e-9 for a, b in zip(bounds[2:], (x1, y1), strict=True))
+        if bounds[0] + 20 <= 720 <= bounds[2] - 20 and bounds[1] + 20 <= 320 <= bounds[3] - 20:
+            cx, cy = box.to_input(np.array([720.0, 320.0]))
+            assert tensor[int(cy), int(cx), 0] > 0.9 and tensor[int(cy), int(cx), 2] < -0.9  # red, now RGB
+            np.testing.assert_allclose(box.to_image(box.to_input(np.array([720.0, 320.0]))), [720, 320])
+            seen += 1
+    assert seen >= 3  # the whole image and a tile of each scale
 
 
 def test_tiles_cover_the_image_with_overlap() -> None:

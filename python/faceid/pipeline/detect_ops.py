@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +30,7 @@ __all__ = [
     "letterbox_params",
     "ssd_anchors",
     "tile_grid",
+    "tile_inputs",
     "weighted_nms",
     "weighted_nms_reference",
 ]
@@ -257,3 +260,45 @@ def tile_grid(
                 if tile not in tiles:
                     tiles.append(tile)
     return tiles
+
+
+def tile_inputs(
+    image_bgr_uint8_hwc: np.ndarray,
+    tiles: list[tuple[int, int, int, int]],
+    size: int,
+    map_fn: Callable[..., Iterable[Any]] = map,
+) -> list[tuple[np.ndarray, Letterbox, tuple[float, float, float, float]]]:
+    """Network inputs for ``tiles`` of a BGR image: ``(input, letterbox, bounds)`` per tile, the input as
+    :func:`letterbox` makes it (float32 RGB HWC in [-1, 1]), the letterbox mapping input pixels straight to
+    *image* pixels, and the tile's bounds in image pixels.
+
+    All tiles of one side length are cut from a single resize of the whole image (area averaging; ``map_fn``
+    may run the resizes in parallel) instead of resizing every tile: 3 resizes instead of 22 on a 1080p photo.
+    A tile then starts on the resized grid, within half a resized pixel of its own origin, which ``bounds``
+    reports. A tile covering the whole image is exactly ``letterbox(image)``.
+    """
+    import cv2
+
+    height, width = image_bgr_uint8_hwc.shape[:2]
+
+    def resize(side: int) -> tuple[int, np.ndarray]:
+        factor = size / side  # for the whole image: letterbox_params' scale, so the same resize
+        new_h, new_w = max(1, round(height * factor)), max(1, round(width * factor))
+        mode = cv2.INTER_AREA if new_h < height or new_w < width else cv2.INTER_LINEAR
+        return side, cv2.resize(image_bgr_uint8_hwc, (new_w, new_h), interpolation=mode)
+
+    resized = dict(map_fn(resize, sorted({max(x1 - x0, y1 - y0) for x0, y0, x1, y1 in tiles})))
+    out = []
+    for x0, y0, x1, y1 in tiles:
+        scaled = resized[max(x1 - x0, y1 - y0)]
+        fx, fy = scaled.shape[1] / width, scaled.shape[0] / height
+        rx0, ry0 = min(round(x0 * fx), scaled.shape[1] - 1), min(round(y0 * fy), scaled.shape[0] - 1)
+        tw = max(1, min(size, scaled.shape[1] - rx0, round((x1 - x0) * fx)))
+        th = max(1, min(size, scaled.shape[0] - ry0, round((y1 - y0) * fy)))
+        pad_x, pad_y = (size - tw) // 2, (size - th) // 2
+        canvas = np.zeros((size, size, 3), dtype=np.uint8)
+        canvas[pad_y : pad_y + th, pad_x : pad_x + tw] = scaled[ry0 : ry0 + th, rx0 : rx0 + tw, ::-1]
+        box = Letterbox(fx, fy, pad_x - rx0, pad_y - ry0, size, (th, tw))
+        bounds = (rx0 / fx, ry0 / fy, (rx0 + tw) / fx, (ry0 + th) / fy)
+        out.append((canvas.astype(np.float32) / 127.5 - 1.0, box, bounds))
+    return out

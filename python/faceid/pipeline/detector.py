@@ -19,7 +19,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from faceid.pipeline.detect_ops import Letterbox, blazeface_candidates, letterbox, ssd_anchors, tile_grid, weighted_nms
+from faceid.pipeline.detect_ops import (
+    Letterbox,
+    blazeface_candidates,
+    ssd_anchors,
+    tile_grid,
+    tile_inputs,
+    weighted_nms,
+)
 
 __all__ = ["KEYPOINT_NAMES", "Detection", "FaceDetector"]
 
@@ -48,8 +55,8 @@ class _Candidates:
 
 
 @functools.cache
-def _letterbox_pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="faceid-letterbox")
+def _resize_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="faceid-resize")
 
 
 def _inference_predictor(net, name: str):
@@ -126,7 +133,7 @@ class FaceDetector:
         return regressors.numpy(), scores.numpy()
 
     def _decode(self, regressors: np.ndarray, logits: np.ndarray, box: Letterbox) -> _Candidates:
-        """One input's raw outputs -> candidates above the threshold, in the letterboxed image's pixels."""
+        """One input's raw outputs -> candidates above the threshold, in the pixels ``box`` maps back to."""
         boxes, scores, keypoints = blazeface_candidates(
             regressors, logits, self.anchors, self.input_size, self.score_threshold
         )
@@ -136,34 +143,23 @@ class FaceDetector:
     def _candidates(self, image_bgr_uint8_hwc: np.ndarray, tiles: list[tuple[int, int, int, int]]) -> _Candidates:
         """Detections (before NMS) of every tile, in image pixels; tile detections cut by an inner edge dropped."""
         height, width = image_bgr_uint8_hwc.shape[:2]
-        image = image_bgr_uint8_hwc
-
-        def prepare(tile: tuple[int, int, int, int]) -> tuple[np.ndarray, Letterbox]:
-            x0, y0, x1, y1 = tile
-            return letterbox(image[y0:y1, x0:x1], self.input_size, bgr=True)
-
-        # OpenCV resizes without the GIL: tiles letterbox in parallel (1.8x on 2 cores for 22 tiles).
-        prepared = _letterbox_pool().map(prepare, tiles) if len(tiles) > 1 else map(prepare, tiles)
-        inputs, boxes = zip(*prepared, strict=True)
-        regressors, logits = self.run(np.stack(inputs).transpose(0, 3, 1, 2))
+        # OpenCV resizes without the GIL: the per-scale resizes run in parallel.
+        pool_map = _resize_pool().map if len(tiles) > 1 else map
+        prepared = tile_inputs(image_bgr_uint8_hwc, tiles, self.input_size, pool_map)
+        regressors, logits = self.run(np.stack([p[0] for p in prepared]).transpose(0, 3, 1, 2))
         parts = []
-        for i, (x0, y0, x1, y1) in enumerate(tiles):
-            found = self._decode(regressors[i], logits[i], boxes[i])
+        for i, (_, box, (x0, y0, x1, y1)) in enumerate(prepared):
+            found = self._decode(regressors[i], logits[i], box)  # in image pixels already
             margin = _EDGE_MARGIN * max(x1 - x0, y1 - y0)
             inside = np.ones(found.scores.shape, dtype=bool)
             if i > 0:  # tiles[0] is the whole image
                 inside &= found.scores >= self.tile_score_threshold
             for axis, low, high, limit in ((0, x0, x1, width), (1, y0, y1, height)):
                 if low > 0:
-                    inside &= found.boxes[:, axis] >= margin
+                    inside &= found.boxes[:, axis] >= low + margin
                 if high < limit:
-                    inside &= found.boxes[:, axis + 2] <= (high - low) - margin
-            offset = np.array([x0, y0], dtype=np.float64)
-            parts.append(
-                _Candidates(
-                    found.boxes[inside] + np.tile(offset, 2), found.scores[inside], found.keypoints[inside] + offset
-                )
-            )
+                    inside &= found.boxes[:, axis + 2] <= high - margin
+            parts.append(_Candidates(found.boxes[inside], found.scores[inside], found.keypoints[inside]))
         return _Candidates(
             np.concatenate([p.boxes for p in parts]).reshape(-1, 4),
             np.concatenate([p.scores for p in parts]),
