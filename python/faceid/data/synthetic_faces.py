@@ -47,6 +47,7 @@ from faceid.data._face_painter import IMAGE_SIZE, IdentityParams, draw_identity,
 from faceid.data.kvbin import write_kv_file
 from faceid.data.label_file import write_label_file
 from faceid.data.verification_set import write_verification_set
+from faceid.eval.metrics import l2_normalize
 from faceid.io.atomic import atomic_write_bytes
 
 __all__ = [
@@ -160,7 +161,7 @@ def pixel_baseline_accuracy(
             image = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY) if gray else bgr
             image = image if size is None else cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
             rows.append(image.astype(np.float32).ravel() / 127.5 - 1)
-        return np.stack(rows) / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+        return l2_normalize(np.stack(rows))
 
     return best_threshold_accuracy((features(first) * features(second)).sum(axis=1), issame)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from faceid.eval.metrics import l2_normalize
 from faceid.io.atomic import atomic_write_bytes
 
 __all__ = ["DEFAULT_REC_THRESH", "UNKNOWN", "GalleryIndex", "Match"]
@@ -41,7 +42,7 @@ def _unit(rows: np.ndarray) -> np.ndarray:
         rows = rows[None]
     if rows.ndim != 2 or not np.isfinite(rows).all():
         raise ValueError(f"embeddings must be a finite (N, D) array, got shape {rows.shape}")
-    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+    return l2_normalize(rows)
 
 
 class GalleryIndex:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from faceid.eval.metrics import l2_normalize
 from faceid.gallery import DEFAULT_REC_THRESH, GalleryIndex
 from faceid.pipeline.align import alignment_matrix
 
@@ -121,7 +122,7 @@ class FaceAnalysis:
                 self._refine_landmarks(image_bgr, faces)
             matrices = np.stack([alignment_matrix(face.kps) for face in faces])
             embeddings = self.recognizer.embed_warped(image_bgr, matrices, color="bgr")
-        normed = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+        normed = l2_normalize(embeddings)
         matches = self.index.search(normed, cdd_num=self.cdd_num, rec_thresh=self.rec_thresh) if self.index else None
         for i, face in enumerate(faces):
             face.embedding, face.normed_embedding = embeddings[i], normed[i]

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from faceid.eval.metrics import l2_normalize
 from faceid.export.exporter import read_export_meta
 from faceid.export.onednn_bf16 import BF16_PREFIX
 from faceid.infer.paddle_predictor import PaddlePredictor, find_program
@@ -38,6 +39,11 @@ def _resolve_model_dir(model: str | os.PathLike[str], source: str | os.PathLike[
         f"{model}: not an export folder (run `faceid export`) and not a pretrained model "
         f"(available: {', '.join(sorted(CONVERTERS))})"
     )
+
+
+def _check_color(color: str) -> None:
+    if color not in ("bgr", "rgb"):
+        raise ValueError(f"color must be 'bgr' or 'rgb', got {color!r}")
 
 
 class Recognizer:
@@ -141,8 +147,7 @@ class Recognizer:
 
     def embed(self, faces: np.ndarray, *, color: str = "bgr", batch_size: int | None = None) -> np.ndarray:
         """Raw embeddings (N, D) float32 of aligned uint8 faces (N, 112, 112, 3) in ``color`` order (bgr/rgb)."""
-        if color not in ("bgr", "rgb"):
-            raise ValueError(f"color must be 'bgr' or 'rgb', got {color!r}")
+        _check_color(color)
         faces = self._checked(faces)
         size = batch_size or self.batch_size
         if self._native is not None:
@@ -160,8 +165,7 @@ class Recognizer:
         """Raw embeddings (N, D) of the faces that the (N, 2, 3) affine maps cut out of one uint8 (H, W, 3)
         image (see :func:`faceid.pipeline.align.alignment_matrix`): warp and normalisation run as one native
         pass straight into the model's float input, with no uint8 crop in between."""
-        if color not in ("bgr", "rgb"):
-            raise ValueError(f"color must be 'bgr' or 'rgb', got {color!r}")
+        _check_color(color)
         image = np.asarray(image)
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"expected a uint8 (H, W, 3) image, got {image.dtype} {image.shape}")
@@ -186,5 +190,4 @@ class Recognizer:
 
     def embed_normalized(self, faces: np.ndarray, **kwargs: Any) -> np.ndarray:
         """:meth:`embed`, each row scaled to unit L2 norm (cosine similarity = dot product)."""
-        raw = self.embed(faces, **kwargs)
-        return raw / np.maximum(np.linalg.norm(raw, axis=1, keepdims=True), 1e-12)
+        return l2_normalize(self.embed(faces, **kwargs))
