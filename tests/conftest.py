@@ -59,6 +59,15 @@ def shared_models() -> Path:
 
 
 @pytest.fixture(scope="session")
+def shared_sha256sums() -> dict[str, str]:
+    """``../shared/SHA256SUMS`` as ``{"./models/<path>": sha256, ...}``; empty when the file is absent."""
+    path = SHARED / "SHA256SUMS"
+    if not path.is_file():
+        return {}
+    return dict(reversed(line.split()) for line in path.read_text().splitlines() if line.strip())
+
+
+@pytest.fixture(scope="session")
 def cpu_has_bf16() -> bool:
     """Whether this CPU has bf16 instructions (where Paddle's oneDNN bf16 path is worth testing)."""
     try:

@@ -73,15 +73,13 @@ def test_reader_rejects_other_files(tmp_path: Path) -> None:
         read_tflite(path)
 
 
-def test_record_matches_the_published_hashes() -> None:
+def test_record_matches_the_published_hashes(shared_sha256sums: dict[str, str]) -> None:
     record = get_record("blazeface_short")
     assert record.task == "detection" and record.input_size == (128, 128) and record.color == "RGB"
     assert "Apache-2.0" in record.licence and "mediapipe" in record.files[0].url
-    sums = SHARED / "SHA256SUMS"
-    if not sums.is_file():
-        pytest.skip(f"{sums} not found")
-    listed = dict(line.split()[::-1] for line in sums.read_text().splitlines() if line.strip())
-    assert listed[f"./models/{record.files[0].path}"] == record.files[0].sha256
+    if not shared_sha256sums:
+        pytest.skip(f"{SHARED / 'SHA256SUMS'} not found")
+    assert shared_sha256sums[f"./models/{record.files[0].path}"] == record.files[0].sha256
 
 
 def test_source_hash_is_checked(model_source: Path, tmp_path: Path) -> None:

@@ -87,18 +87,16 @@ def test_reader_parses_the_sparse_full_range_graph(model_source: Path) -> None:
             np.testing.assert_array_equal(np.sort(dense[dense != 0]), np.sort(stored.data[stored.data != 0]))
 
 
-def test_record_matches_the_published_hashes() -> None:
+def test_record_matches_the_published_hashes(shared_sha256sums: dict[str, str]) -> None:
     record = get_record("blazeface_full")
     assert record.architecture == "BlazeFaceFull" and record.input_size == (192, 192) and record.color == "RGB"
     assert record.extra["num_anchors"] == 2304 and record.extra["strides"] == (4,)
     assert record.extra["wheel_member"] == "mediapipe/modules/face_detection/face_detection_full_range_sparse.tflite"
     assert "Apache-2.0" in record.licence and record.caution
     assert ssd_anchors(192, record.extra["strides"], record.extra["anchors_per_layer"]).shape == (2304, 2)
-    sums = SHARED / "SHA256SUMS"
-    if not sums.is_file():
-        pytest.skip(f"{sums} not found")
-    listed = dict(line.split()[::-1] for line in sums.read_text().splitlines() if line.strip())
-    assert listed[f"./models/{record.files[0].path}"] == record.files[0].sha256
+    if not shared_sha256sums:
+        pytest.skip(f"{SHARED / 'SHA256SUMS'} not found")
+    assert shared_sha256sums[f"./models/{record.files[0].path}"] == record.files[0].sha256
 
 
 def test_converter_and_cache(model_source: Path, tmp_path: Path) -> None:

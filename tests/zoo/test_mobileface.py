@@ -140,14 +140,12 @@ def test_unsupported_operators_are_named() -> None:
 # --- the real model (skipped without ../shared) -----------------------------------------------------------------
 
 
-def test_record_hashes_match_the_shared_files(shared_models: Path) -> None:
+def test_record_hashes_match_the_shared_files(shared_models: Path, shared_sha256sums: dict[str, str]) -> None:
     record = get_record("mobileface_v2")
     for entry in record.files:
         assert hashlib.sha256((shared_models / entry.path).read_bytes()).hexdigest() == entry.sha256, entry.path
-    sums_file = shared_models.parent / "SHA256SUMS"
-    if sums_file.is_file():  # ../shared/SHA256SUMS lists them as ./models/<path>
-        sums = dict(reversed(line.split()) for line in sums_file.read_text().splitlines() if line.strip())
-        assert all(sums[f"./models/{entry.path}"] == entry.sha256 for entry in record.files)
+    if shared_sha256sums:  # ../shared/SHA256SUMS lists them as ./models/<path>
+        assert all(shared_sha256sums[f"./models/{entry.path}"] == entry.sha256 for entry in record.files)
     assert (record.task, record.input_size, record.color, record.licence) == ("recognition", (112, 112), "RGB", "MIT")
     assert record.extra["embedding_size"] == 256 and "MS1M" in record.caution
 
