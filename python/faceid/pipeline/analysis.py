@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceid.eval.metrics import l2_normalize
+from faceid.embeddings import l2_normalize
 from faceid.gallery import DEFAULT_REC_THRESH, GalleryIndex
 from faceid.pipeline.align import alignment_matrix
 

@@ -65,7 +65,7 @@ def _inference_predictor(net, name: str):
     when it is collected)."""
     import tempfile
 
-    from faceid.export.exporter import save_program
+    from faceid.export.program import save_program
     from faceid.infer import PaddlePredictor
 
     folder = tempfile.mkdtemp(prefix=f"faceid-{name}-")

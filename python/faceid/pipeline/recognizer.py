@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from faceid.eval.metrics import l2_normalize
+from faceid.embeddings import l2_normalize
 from faceid.export.exporter import read_export_meta
 from faceid.export.onednn_bf16 import BF16_PREFIX
 from faceid.infer.paddle_predictor import PaddlePredictor, find_program
