@@ -1,6 +1,6 @@
 """Export a backbone for Paddle Inference (and ONNX), with a ``faceid.json`` describing how to feed it.
 
-Files (the seed's layout plus Paddle 3's default): ``inference.pdmodel`` (legacy program, the faster CPU
+Files (Arcface-Paddle's layout plus Paddle 3's default): ``inference.pdmodel`` (legacy program, the faster CPU
 predictor at batch >= 8), ``inference.json`` (PIR program), one ``inference.pdiparams`` shared by both (the
 two exports write identical parameter files), optional ``inference.onnx`` (dynamic batch), for networks with
 PReLU ``inference.onednn_bf16.json`` + ``.pdiparams`` (bf16 on oneDNN only; see :mod:`faceid.export.onednn_bf16`)
