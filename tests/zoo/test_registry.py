@@ -62,6 +62,16 @@ def test_every_record_is_complete(record) -> None:
     assert len(record.mean) == len(record.std) == 3 and record.color in ("RGB", "BGR")
 
 
+@pytest.mark.parametrize("record", [r for r in list_records() if r.files[0].sha256], ids=lambda r: r.name)
+def test_the_licence_is_the_one_shipped_with_the_weights(record, shared_models: Path) -> None:
+    folder = shared_models / Path(record.files[0].path).parent
+    licences = [path for path in folder.iterdir() if path.name.upper().startswith("LICENSE")]
+    assert len(licences) == 1, f"{folder}: {licences}"
+    first = licences[0].read_text().split("\n", 1)[0].strip()
+    expected = {"MIT License": "MIT", "Apache License": "Apache-2.0"}[first]
+    assert record.licence.startswith(expected), record.licence
+
+
 def _tarball(path: Path, members: dict[str, bytes]) -> Path:
     with tarfile.open(path, "w") as tar:
         for name, data in members.items():

@@ -39,6 +39,7 @@ __all__ = [
     "get_record",
     "list_records",
     "load",
+    "resolve",
     "source_file",
 ]
 
