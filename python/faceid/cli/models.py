@@ -45,7 +45,7 @@ def _get(args: argparse.Namespace) -> int:
         return 2
     try:
         print(f"{args.name}: {convert(args.name, source=args.model_source)}")
-    except (FileNotFoundError, ValueError) as error:
+    except (OSError, ValueError) as error:  # missing source, bad hash, unreadable file, unwritable cache
         print(f"faceid models get: {error}", file=sys.stderr)
         return 1
     return 0
