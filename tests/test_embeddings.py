@@ -14,3 +14,10 @@ def test_l2_normalize() -> None:
     # Zero rows stay zero (as sklearn normalize).
     np.testing.assert_array_equal(out, np.array([[0.6, 0.8], [0.0, 0.0]], np.float32))
     np.testing.assert_allclose(l2_normalize(np.array([1, 1])), [0.5**0.5] * 2)
+
+
+def test_one_copy_behind_the_public_names() -> None:
+    import faceid.eval
+    import faceid.eval.metrics
+
+    assert faceid.eval.l2_normalize is l2_normalize and faceid.eval.metrics.l2_normalize is l2_normalize

@@ -120,6 +120,7 @@ def _arcface_paddle(name: str, task: str, architecture: str, size: tuple[int, in
         color="RGB",
         mean=(127.5, 127.5, 127.5),
         std=(127.5, 127.5, 127.5),
+        # "seed/": the folder name the offline model source (../shared/models) uses for Arcface-Paddle's files
         files=(SourceFile(f"seed/{name}.tar", None, f"{_ARCFACE_PADDLE_URL}/{name}.tar"),),
         licence="Apache-2.0 (Arcface-Paddle)",
         converter="faceid.zoo.arcface_paddle:unpack_inference_model",
