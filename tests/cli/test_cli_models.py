@@ -20,7 +20,7 @@ def test_models_list_shows_every_record_with_licence_and_hash(capsys: pytest.Cap
         "arcface_iresnet50_v1.0_infer",
     ):
         assert name in out
-    assert "sha256 bbff11cebd1e" in out and "unverified" in out and "non-commercial" in out
+    assert "sha256 bbff11cebd1e" in out and "sha256 unknown" in out and "non-commercial" in out
 
 
 def test_models_get_converts_into_the_cache(
@@ -31,6 +31,10 @@ def test_models_get_converts_into_the_cache(
     assert (tmp_path / "models" / "mobileface_v2" / "faceid.json").is_file()
     assert main(["models", "get", "blazeface_short", "--model-source", str(shared_models)]) == 0
     assert main(["models", "get", "mtcnn_onet", "--model-source", str(shared_models)]) == 0
-    assert main(["models", "get", "mobileface_v1.0_infer"]) == 2
-    assert "no converter" in capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["models", "get", "mobileface_v1.0_infer", "--model-source", str(shared_models)]) == 0
+    folder = Path(capsys.readouterr().out.split(": ", 1)[1].strip())
+    assert {"inference.pdmodel", "inference.pdiparams"} <= {path.name for path in folder.iterdir()}
+    assert main(["models", "get", "no_such_model"]) == 2
+    assert "unknown pretrained model 'no_such_model'" in capsys.readouterr().err
     assert main(["models", "get", "mobileface_v2", "--model-source", str(tmp_path / "nowhere")]) == 0  # cached

@@ -14,13 +14,12 @@ from faceid.data.label_file import read_label_file
 from faceid.data.synthetic_faces import (
     VAL_IDENTITY_OFFSET,
     SyntheticFaces,
-    best_threshold_accuracy,
     encode_jpeg,
-    pixel_baseline_accuracy,
     verification_pairs,
     write_training_set,
 )
 from faceid.data.verification_set import load_verification_set
+from faceid.eval import pixel_baseline_accuracy
 
 
 @pytest.fixture(scope="module")
@@ -93,12 +92,6 @@ def test_verification_set_mixes_pairs_of_unseen_identities(written: tuple[Path, 
 def test_overlapping_verification_identities_are_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="overlaps"):
         write_training_set(tmp_path, num_identities=5, samples_per_identity=1, val_pairs=4, val_identity_offset=3)
-
-
-def test_best_threshold_accuracy() -> None:
-    assert best_threshold_accuracy(np.array([0.9, 0.8, 0.2, 0.1]), np.array([1, 1, 0, 0], bool)) == 1.0
-    assert best_threshold_accuracy(np.array([0.5, 0.5, 0.5, 0.5]), np.array([1, 0, 1, 0], bool)) == 0.5
-    assert best_threshold_accuracy(np.array([0.1, 0.9, 0.5]), np.array([1, 0, 1], bool)) == pytest.approx(2 / 3)
 
 
 def test_raw_pixels_do_not_solve_verification() -> None:

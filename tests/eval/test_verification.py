@@ -15,12 +15,12 @@ from faceid.eval import (
     VerificationResult,
     VerificationTracker,
     accuracy_folds,
+    best_threshold_accuracy,
     decode_verification_images,
     embed_images,
     evaluate_verification_set,
     format_lines,
     kfold_splits,
-    l2_normalize,
     load_val_targets,
     paddle_embed_fn,
     val_at_far,
@@ -236,15 +236,6 @@ def test_val_threshold_at_an_exact_far_hit() -> None:
     assert _ref_far_threshold(dist, issame) == VAL_GRID[3500]
 
 
-def test_l2_normalize() -> None:
-    x = np.array([[3.0, 4.0], [0.0, 0.0]], np.float32)
-    out = l2_normalize(x)
-    assert out.dtype == np.float32
-    # Zero rows stay zero (as sklearn normalize).
-    np.testing.assert_array_equal(out, np.array([[0.6, 0.8], [0.0, 0.0]], np.float32))
-    np.testing.assert_allclose(l2_normalize(np.array([1, 1])), [0.5**0.5] * 2)
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Embedding
 # ---------------------------------------------------------------------------------------------------------------
@@ -418,3 +409,9 @@ def test_argument_errors() -> None:
     vset = VerificationSet(name="x", images=[b""] * 2, issame=np.array([True]))
     with pytest.raises(ValueError, match="leave it None"):
         evaluate_verification_set(_Projection((3, 8, 8)), vset, vset.issame, batch_size=2)
+
+
+def test_best_threshold_accuracy() -> None:
+    assert best_threshold_accuracy(np.array([0.9, 0.8, 0.2, 0.1]), np.array([1, 1, 0, 0], bool)) == 1.0
+    assert best_threshold_accuracy(np.array([0.5, 0.5, 0.5, 0.5]), np.array([1, 0, 1, 0], bool)) == 0.5
+    assert best_threshold_accuracy(np.array([0.1, 0.9, 0.5]), np.array([1, 0, 1], bool)) == pytest.approx(2 / 3)

@@ -22,7 +22,7 @@ def test_class_shards_cover_every_class_once_and_never_leave_a_rank_empty() -> N
             assert min(c for _, c in shards) >= 1
             assert max(c for _, c in shards) == math.ceil(num_classes / world_size)
     assert class_shards(93431, 8) == [(r * 11679, 11679) for r in range(7)] + [(7 * 11679, 11678)]
-    assert class_shards(9, 4) == [(0, 3), (3, 2), (5, 2), (7, 2)]  # the seed's rule would leave rank 3 empty
+    assert class_shards(9, 4) == [(0, 3), (3, 2), (5, 2), (7, 2)]  # Arcface-Paddle's rule would leave rank 3 empty
     with pytest.raises(ValueError, match="cannot split 3 classes over 4 ranks"):
         class_shards(3, 4)
 

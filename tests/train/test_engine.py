@@ -240,14 +240,14 @@ def test_synthetic_data_and_visualdl_scalars(tmp_path: Path, monkeypatch: pytest
 @pytest.mark.skipif(
     not (paddle.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0), reason="AMP needs a GPU"
 )
-def test_fp16_training_on_a_gpu_keeps_the_classifier_update_unscaled(tmp_path: Path) -> None:
+def test_float16_amp_training_on_a_gpu_keeps_the_classifier_update_unscaled(tmp_path: Path) -> None:
     config = TrainConfig(
         network="MobileFaceNet_slim",
         synthetic=True,
         num_classes=100,
         batch_size=16,
         max_steps=3,
-        fp16=True,
+        amp=True,
         init_loss_scaling=1024.0,
         output=str(tmp_path / "out"),
         logdir=str(tmp_path),

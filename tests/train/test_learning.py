@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from faceid.data.synthetic_faces import pixel_baseline_accuracy, write_training_set
+from faceid.data.synthetic_faces import write_training_set
 from faceid.data.verification_set import load_verification_set
+from faceid.eval import pixel_baseline_accuracy
 from faceid.eval.verification import decode_verification_images
 from faceid.train import TrainConfig, train
 

@@ -1,4 +1,4 @@
-"""Step plans and LR schedules against the seed's worked example; config presets and overrides."""
+"""Step plans and LR schedules against Arcface-Paddle's worked example; config presets and overrides."""
 
 from __future__ import annotations
 
@@ -49,13 +49,14 @@ def test_presets_carry_the_reference_values() -> None:
         load_preset("r18")
 
 
-def test_overrides_parse_types_and_accept_the_seed_spellings() -> None:
+def test_overrides_parse_types_and_accept_the_arcface_paddle_spellings() -> None:
     config = apply_overrides(
         TrainConfig(),
         ["lr=0.02", "decay_boundaries=8,14", "fp16=False", "backbone=iresnet18", "val_targets=lfw,agedb_30"],
     )
-    assert (config.lr, config.decay_boundaries, config.fp16, config.network) == (0.02, (8, 14), False, "iresnet18")
+    assert (config.lr, config.decay_boundaries, config.amp, config.network) == (0.02, (8, 14), False, "iresnet18")
     assert config.val_targets == ("lfw", "agedb_30")
+    assert apply_overrides(config, ["fp16=true"]).amp is True  # Arcface-Paddle's name for mixed precision
     assert apply_overrides(config, {"use_synthetic_dataset": "true", "batch_size": "16"}).synthetic is True
     with pytest.raises(ValueError, match="unknown config key 'lrr'"):
         apply_overrides(config, ["lrr=1"])
@@ -66,7 +67,7 @@ def test_overrides_parse_types_and_accept_the_seed_spellings() -> None:
     assert math.isclose(TrainConfig().momentum, 0.9)
 
 
-def test_the_seed_readme_command_line_parses_into_the_expected_config() -> None:
+def test_the_arcface_paddle_readme_command_line_parses_into_the_expected_config() -> None:
     from faceid.cli.main import build_parser
     from faceid.cli.train import _config_from_args
 
@@ -82,7 +83,8 @@ def test_the_seed_readme_command_line_parses_into_the_expected_config() -> None:
         512,
         85742,
     )
-    assert (config.fp16, config.val_interval, config.synthetic, config.train_num) == (False, 500, True, 25)
+    assert (config.amp, config.val_interval, config.synthetic, config.train_num) == (False, 500, True, 25)
     assert config.resolved_label_file == "MS1M_v2/label.txt"
+    assert _config_from_args(build_parser().parse_args(["train", "--fp16", "True"])).amp is True
     v1 = _config_from_args(build_parser().parse_args(["train", "--config", "v1_mobileface", "--set", "seed=4"]))
     assert (v1.batch_size, v1.weight_decay, v1.output, v1.seed) == (512, 2e-4, "emore_arcface", 4)

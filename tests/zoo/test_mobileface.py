@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import struct
 from pathlib import Path
@@ -146,8 +147,9 @@ def test_record_hashes_match_the_shared_files(shared_models: Path, shared_sha256
         assert hashlib.sha256((shared_models / entry.path).read_bytes()).hexdigest() == entry.sha256, entry.path
     if shared_sha256sums:  # ../shared/SHA256SUMS lists them as ./models/<path>
         assert all(shared_sha256sums[f"./models/{entry.path}"] == entry.sha256 for entry in record.files)
-    assert (record.task, record.input_size, record.color, record.licence) == ("recognition", (112, 112), "RGB", "MIT")
-    assert record.extra["embedding_size"] == 256 and "MS1M" in record.caution
+    symbol = json.loads((shared_models / record.files[0].path).read_text())
+    (head,) = [node for node in symbol["nodes"] if node["op"] == "FullyConnected"]
+    assert int(head["attrs"]["num_hidden"]) == record.extra["embedding_size"]  # what the graph itself outputs
 
 
 def test_a_tampered_source_file_is_refused(shared_models: Path, tmp_path: Path) -> None:

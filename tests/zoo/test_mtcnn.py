@@ -12,13 +12,14 @@ import pytest
 
 from faceid.io.safe_pickle import UnsafePickleError
 from faceid.pipeline.align import ARCFACE_TEMPLATE
-from faceid.zoo.mtcnn import MTCNN_ONET, load_onet, onet_landmarks
+from faceid.zoo import get_record
+from faceid.zoo.mtcnn import load_onet, onet_landmarks
 from faceid.zoo.torch_legacy import MAGIC, PROTOCOL, read_legacy_state_dict
 
 
 @pytest.fixture(scope="module")
 def onet(shared_models: Path):
-    return load_onet(shared_models)
+    return load_onet(source=shared_models)
 
 
 def _rgb(path: Path) -> np.ndarray:
@@ -26,7 +27,7 @@ def _rgb(path: Path) -> np.ndarray:
 
 
 def test_state_dict_has_the_onet_layers(shared_models: Path) -> None:
-    state = read_legacy_state_dict(shared_models / MTCNN_ONET.files[0].path)
+    state = read_legacy_state_dict(shared_models / get_record("mtcnn_onet").files[0].path)
     assert state["conv1.weight"].shape == (32, 3, 3, 3) and state["dense5.weight"].shape == (256, 1152)
     assert state["dense6_3.bias"].shape == (10,) and all(v.dtype == np.float32 for v in state.values())
 

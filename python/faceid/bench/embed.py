@@ -1,4 +1,4 @@
-"""Embedding latency, side by side in one run (the seed's CPU/GPU table for this machine).
+"""Embedding latency, side by side in one run (Arcface-Paddle's CPU/GPU table for this machine).
 
 Paths, all on the same exported model: ``faceid`` (the Recognizer: uint8 faces in, preprocessing included,
 native loop when usable), the bare Paddle Inference predictor on a ready float batch (``.pdmodel`` and

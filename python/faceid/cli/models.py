@@ -25,13 +25,10 @@ def register(groups: argparse._SubParsersAction) -> None:
 
 
 def _list(_: argparse.Namespace) -> int:
-    import faceid.zoo.blazeface
-    import faceid.zoo.mtcnn
-    import faceid.zoo.seed_models  # noqa: F401 (registers)
     from faceid.zoo import list_records
 
     for record in list_records():
-        sha = ", ".join((f.sha256 or "unverified")[:12] for f in record.files)
+        sha = ", ".join((f.sha256 or "unknown")[:12] for f in record.files)
         print(f"{record.name:36s} {record.task:12s} {record.architecture}  [{record.licence}] sha256 {sha}")
         if record.caution:
             print(f"{'':36s} caution: {record.caution}")
@@ -39,24 +36,16 @@ def _list(_: argparse.Namespace) -> int:
 
 
 def _get(args: argparse.Namespace) -> int:
-    from faceid.zoo.blazeface import load_blazeface
-    from faceid.zoo.convert import CONVERTERS, export_dir
+    from faceid.zoo import convert, get_record
 
     try:
-        if args.name in CONVERTERS:
-            print(f"{args.name}: {export_dir(args.name, source=args.model_source)}")
-        elif args.name == "mtcnn_onet":
-            from faceid.zoo.mtcnn import load_onet
-
-            load_onet(args.model_source)
-            print(f"{args.name}: verified and loaded (converted on each load; small)")
-        elif args.name.startswith("blazeface_"):
-            load_blazeface(args.name, args.model_source)
-            print(f"{args.name}: converted and cached")
-        else:
-            print(f"faceid models get: no converter for {args.name!r} (see `faceid models list`)", file=sys.stderr)
-            return 2
-    except (FileNotFoundError, ValueError) as error:
+        get_record(args.name)
+    except ValueError as error:
+        print(f"faceid models get: {error} (see `faceid models list`)", file=sys.stderr)
+        return 2
+    try:
+        print(f"{args.name}: {convert(args.name, source=args.model_source)}")
+    except (OSError, ValueError) as error:  # missing source, bad hash, unreadable file, unwritable cache
         print(f"faceid models get: {error}", file=sys.stderr)
         return 1
     return 0

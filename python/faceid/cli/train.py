@@ -1,4 +1,4 @@
-"""`faceid train`: the seed's flags over a typed config, presets and ``--set key=value`` overrides."""
+"""`faceid train`: Arcface-Paddle's flags over a typed config, presets and ``--set key=value`` overrides."""
 
 from __future__ import annotations
 
@@ -10,19 +10,20 @@ import sys
 from dataclasses import fields
 from typing import get_type_hints
 
-# Extra spellings accepted on the command line (the seed's v2 names).
+# Extra spellings accepted on the command line (Arcface-Paddle v2's names).
 _FLAG_ALIASES = {
+    "amp": ["--fp16"],
     "network": ["--backbone"],
     "synthetic": ["--use_synthetic_dataset"],
     "val_interval": ["--validation_interval_step"],
     "log_interval": ["--log_interval_step"],
     "resume": ["--checkpoint_dir"],
 }
-# Seed flags that faceid does not need (accepted so the seed's command lines keep working).
+# Arcface-Paddle flags that faceid does not need (accepted so Arcface-Paddle's command lines keep working).
 _IGNORED_FLAGS = {
     "--is_bin": "each file's format is detected from its content",
-    "--dataset": "informational only in the seed",
-    "--model_parallel": "the classifier is always sharded (the seed parsed this flag but never used it)",
+    "--dataset": "informational only in Arcface-Paddle",
+    "--model_parallel": "the classifier is always sharded (Arcface-Paddle parsed this flag but never used it)",
     "--classifier": "PartialFC is the only classifier",
     "--is_static": "faceid trains in dynamic mode",
 }

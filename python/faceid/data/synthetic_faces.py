@@ -20,7 +20,7 @@ same ``(seed, identity, k)`` gives the same pixels on every run, in any order, f
 
 Difficulty, measured with seed 0 on 1000 verification pairs of unseen identities (500 genuine, 500 impostor),
 accuracy at the best threshold chosen on the pairs themselves (optimistic for these no-learning baselines; see
-:func:`pixel_baseline_accuracy`):
+:func:`faceid.eval.baseline.pixel_baseline_accuracy`):
 
 * cosine of the raw [-1, 1] RGB pixels, 112x112: 0.714 (the 10-fold protocol gives the same, 0.714)
 * cosine of 16x16 grayscale pixels: 0.700 (10-fold 0.689)
@@ -47,7 +47,6 @@ from faceid.data._face_painter import IMAGE_SIZE, IdentityParams, draw_identity,
 from faceid.data.kvbin import write_kv_file
 from faceid.data.label_file import write_label_file
 from faceid.data.verification_set import write_verification_set
-from faceid.eval.metrics import l2_normalize
 from faceid.io.atomic import atomic_write_bytes
 
 __all__ = [
@@ -55,9 +54,7 @@ __all__ = [
     "VAL_IDENTITY_OFFSET",
     "IdentityParams",
     "SyntheticFaces",
-    "best_threshold_accuracy",
     "encode_jpeg",
-    "pixel_baseline_accuracy",
     "verification_pairs",
     "write_training_set",
 ]
@@ -131,39 +128,6 @@ def verification_pairs(
         a, b = (identity_offset + int(i) for i in rng.choice(num_pairs, size=2, replace=False))
         pairs.append((a, 2, b, 2, False))
     return [pairs[i] for i in rng.permutation(num_pairs)]
-
-
-def best_threshold_accuracy(scores: np.ndarray, issame: np.ndarray) -> float:
-    """Accuracy of ``score > t`` as the same-person prediction at the best ``t``, chosen on these very pairs."""
-    scores, issame = np.asarray(scores, np.float64), np.asarray(issame, bool)
-    if scores.shape != issame.shape or scores.ndim != 1 or not scores.size:
-        raise ValueError(f"need matching non-empty 1-D scores and labels, got {scores.shape} and {issame.shape}")
-    order = np.argsort(-scores, kind="stable")
-    ranked, same = scores[order], issame[order]
-    # Predicting "same" for the k best scores: the genuine pairs among them and the impostors after them are right.
-    correct = np.r_[0, np.cumsum(same)] + (~same).sum() - np.r_[0, np.cumsum(~same)]
-    splits = np.r_[True, ranked[:-1] > ranked[1:], True]  # where a threshold can separate k from k + 1
-    return float(correct[splits].max() / len(ranked))
-
-
-def pixel_baseline_accuracy(
-    first: np.ndarray, second: np.ndarray, issame: np.ndarray, *, size: int | None = None, gray: bool = False
-) -> float:
-    """Best-threshold verification accuracy of raw-pixel cosine similarity: what needs no learning.
-
-    first, second: (N, H, W, 3) uint8 BGR; pair ``k`` is ``(first[k], second[k])``. Each image is optionally
-    made grayscale and area-resized to ``size`` x ``size``, then scaled to [-1, 1] and flattened.
-    """
-
-    def features(images: np.ndarray) -> np.ndarray:
-        rows = []
-        for bgr in images:
-            image = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY) if gray else bgr
-            image = image if size is None else cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
-            rows.append(image.astype(np.float32).ravel() / 127.5 - 1)
-        return l2_normalize(np.stack(rows))
-
-    return best_threshold_accuracy((features(first) * features(second)).sum(axis=1), issame)
 
 
 def write_training_set(

@@ -1,18 +1,21 @@
-"""Evaluation: the face-verification protocol (``metrics``) and running it with a model (``verification``).
+"""Evaluation: the face-verification protocol (``metrics``), running it with a model (``verification``) and the
+no-learning pixel baseline (``baseline``).
 
 Importing this package is cheap: OpenCV, Paddle and the native ops load only when a function needs them.
 """
 
 from __future__ import annotations
 
+from faceid.embeddings import l2_normalize  # re-exported: part of faceid.eval's public API before it moved
+from faceid.eval.baseline import pixel_baseline_accuracy
 from faceid.eval.metrics import (
     ACCURACY_THRESHOLDS,
     FAR_TARGET,
     VAL_THRESHOLDS,
     VerificationResult,
     accuracy_folds,
+    best_threshold_accuracy,
     kfold_splits,
-    l2_normalize,
     pair_distances,
     val_at_far,
     verification_metrics,
@@ -38,6 +41,7 @@ __all__ = [
     "VerificationResult",
     "VerificationTracker",
     "accuracy_folds",
+    "best_threshold_accuracy",
     "decode_verification_images",
     "embed_images",
     "evaluate_verification_set",
@@ -47,6 +51,7 @@ __all__ = [
     "load_val_targets",
     "paddle_embed_fn",
     "pair_distances",
+    "pixel_baseline_accuracy",
     "val_at_far",
     "verification_metrics",
 ]

@@ -21,14 +21,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from faceid.embeddings import l2_normalize
+
 __all__ = [
     "ACCURACY_THRESHOLDS",
     "FAR_TARGET",
     "VAL_THRESHOLDS",
     "VerificationResult",
     "accuracy_folds",
+    "best_threshold_accuracy",
     "kfold_splits",
-    "l2_normalize",
     "pair_distances",
     "val_at_far",
     "verification_metrics",
@@ -67,17 +69,17 @@ class VerificationResult:
         return 1.0 - self.thresholds / 2.0
 
 
-def l2_normalize(x: np.ndarray) -> np.ndarray:
-    """Each row (last axis) divided by its L2 norm; all-zero rows stay zero (as sklearn ``normalize``).
-
-    Floating inputs keep their dtype; others are converted to float64.
-    """
-    x = np.asarray(x)
-    if not np.issubdtype(x.dtype, np.floating):
-        x = x.astype(np.float64)
-    norms = np.sqrt(np.einsum("...i,...i->...", x, x))
-    norms = np.where(norms == 0, 1, norms).astype(x.dtype, copy=False)
-    return x / norms[..., None]
+def best_threshold_accuracy(scores: np.ndarray, issame: np.ndarray) -> float:
+    """Accuracy of ``score > t`` as the same-person prediction at the best ``t``, chosen on these very pairs."""
+    scores, issame = np.asarray(scores, np.float64), np.asarray(issame, bool)
+    if scores.shape != issame.shape or scores.ndim != 1 or not scores.size:
+        raise ValueError(f"need matching non-empty 1-D scores and labels, got {scores.shape} and {issame.shape}")
+    order = np.argsort(-scores, kind="stable")
+    ranked, same = scores[order], issame[order]
+    # Predicting "same" for the k best scores: the genuine pairs among them and the impostors after them are right.
+    correct = np.r_[0, np.cumsum(same)] + (~same).sum() - np.r_[0, np.cumsum(~same)]
+    splits = np.r_[True, ranked[:-1] > ranked[1:], True]  # where a threshold can separate k from k + 1
+    return float(correct[splits].max() / len(ranked))
 
 
 def pair_distances(embeddings: np.ndarray) -> np.ndarray:

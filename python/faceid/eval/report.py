@@ -1,4 +1,4 @@
-"""A full verification report per target: the seed's numbers plus TAR@FAR, the best cosine threshold, a ROC
+"""A full verification report per target: Arcface-Paddle's numbers plus TAR@FAR, the best cosine threshold, a ROC
 curve image and a JSON file (what ``faceid eval`` writes)."""
 
 from __future__ import annotations

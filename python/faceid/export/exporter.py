@@ -1,6 +1,6 @@
 """Export a backbone for Paddle Inference (and ONNX), with a ``faceid.json`` describing how to feed it.
 
-Files (the seed's layout plus Paddle 3's default): ``inference.pdmodel`` (legacy program, the faster CPU
+Files (Arcface-Paddle's layout plus Paddle 3's default): ``inference.pdmodel`` (legacy program, the faster CPU
 predictor at batch >= 8), ``inference.json`` (PIR program), one ``inference.pdiparams`` shared by both (the
 two exports write identical parameter files), optional ``inference.onnx`` (dynamic batch), for networks with
 PReLU ``inference.onednn_bf16.json`` + ``.pdiparams`` (bf16 on oneDNN only; see :mod:`faceid.export.onednn_bf16`)
@@ -19,6 +19,7 @@ from typing import Any
 import paddle
 
 from faceid.export.onednn_bf16 import BF16_PREFIX, save_bf16_program
+from faceid.export.program import save_program
 from faceid.io.atomic import atomic_write_bytes
 from faceid.io.hashing import sha256_file
 
@@ -29,7 +30,6 @@ __all__ = [
     "export_model",
     "load_checkpoint_backbone",
     "read_export_meta",
-    "save_program",
 ]
 
 logger = logging.getLogger(__name__)
@@ -42,17 +42,6 @@ META_FILE = "faceid.json"
 class ExportResult(dict):
     """Paths of the written files by kind (``pdmodel``, ``json``, ``pdiparams``, ``onednn_bf16_json``,
     ``onednn_bf16_pdiparams``, ``onnx``, ``meta``)."""
-
-
-def save_program(model: paddle.nn.Layer, prefix: str | os.PathLike[str], *, size: int = 112, legacy: bool) -> None:
-    """``paddle.jit.save`` of ``model`` for a float32 (N, 3, size, size) input ``x``: ``<prefix>.pdmodel``
-    (legacy program) or ``<prefix>.json`` (PIR), with ``<prefix>.pdiparams``."""
-    spec = [paddle.static.InputSpec([None, 3, size, size], "float32", "x")]
-    if legacy:
-        with paddle.pir_utils.OldIrGuard():
-            paddle.jit.save(model, str(prefix), input_spec=spec)
-    else:
-        paddle.jit.save(model, str(prefix), input_spec=spec)
 
 
 def load_checkpoint_backbone(network: str, checkpoint: str | os.PathLike[str], embedding_size: int | None = None):

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import paddle
 
+from faceid.export.program import save_program
+
 __all__ = ["BF16_PREFIX", "bf16_bits", "packed_slopes", "prelu_slopes", "save_bf16_program"]
 
 BF16_PREFIX = "inference.onednn_bf16"
@@ -52,8 +54,6 @@ def prelu_slopes(model: paddle.nn.Layer) -> list[paddle.Tensor]:
 def save_bf16_program(model: paddle.nn.Layer, prefix: str | os.PathLike[str]) -> bool:
     """Write ``<prefix>.json`` + ``.pdiparams`` (PIR) with packed slopes; False (nothing written) when ``model``
     has no PReLU. The model's own slopes are restored afterwards."""
-    from faceid.export.exporter import save_program
-
     slopes = prelu_slopes(model)
     if not slopes:
         return False

@@ -33,7 +33,7 @@ _INIT_BLOCK = 4096  # classes per independently seeded init block (world-size in
 def class_shards(num_classes: int, world_size: int) -> list[tuple[int, int]]:
     """``(start, count)`` per rank: ``ceil(C / W)`` classes each, fewer at the end, never an empty shard.
 
-    The seed's rule (``ceil`` per rank, the last rank the rest) can leave the last rank nothing (C=9, W=4);
+    Arcface-Paddle's rule (``ceil`` per rank, the last rank the rest) can leave the last rank nothing (C=9, W=4);
     when it would, the surplus is taken one class at a time from the leading shards instead.
     """
     if world_size < 1 or num_classes < world_size:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceid.eval.metrics import l2_normalize
+from faceid.embeddings import l2_normalize
 from faceid.gallery import DEFAULT_REC_THRESH, GalleryIndex
 from faceid.pipeline.align import alignment_matrix
 
@@ -83,9 +83,9 @@ class FaceAnalysis:
         if landmarks is not None:
             if landmarks != "mtcnn_onet":
                 raise ValueError(f"landmarks must be None or 'mtcnn_onet', got {landmarks!r}")
-            from faceid.zoo.mtcnn import load_onet
+            from faceid.zoo import load
 
-            self.landmarker = load_onet(model_source)
+            self.landmarker = load(landmarks, model_source)
         if rec is not None:
             from faceid.pipeline.recognizer import Recognizer
 

@@ -65,7 +65,7 @@ def _inference_predictor(net, name: str):
     when it is collected)."""
     import tempfile
 
-    from faceid.export.exporter import save_program
+    from faceid.export.program import save_program
     from faceid.infer import PaddlePredictor
 
     folder = tempfile.mkdtemp(prefix=f"faceid-{name}-")
@@ -100,11 +100,13 @@ class FaceDetector:
     ) -> None:
         if backend not in ("inference", "dygraph"):
             raise ValueError(f"backend must be 'inference' or 'dygraph', got {backend!r}")
-        from faceid.zoo.blazeface import load_blazeface
-        from faceid.zoo.registry import get_record
+        from faceid.zoo import get_record, list_records, load
 
         self.record = get_record(model)
-        self.net = load_blazeface(model, model_source)
+        if self.record.task != "detection" or self.record.loads != "layer":
+            runnable = [r.name for r in list_records() if r.task == "detection" and r.loads == "layer"]
+            raise ValueError(f"{model} is not a detector FaceDetector runs; use one of {', '.join(runnable)}")
+        self.net = load(model, model_source)
         self.backend = backend
         self._predictor = None
         if backend == "inference":

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from faceid.eval.metrics import l2_normalize
+from faceid.embeddings import l2_normalize
 from faceid.export.exporter import read_export_meta
 from faceid.export.onednn_bf16 import BF16_PREFIX
 from faceid.infer.paddle_predictor import PaddlePredictor, find_program
@@ -31,13 +31,14 @@ def _resolve_model_dir(model: str | os.PathLike[str], source: str | os.PathLike[
     path = Path(model)
     if path.is_dir():
         return path
-    from faceid.zoo.convert import CONVERTERS, export_dir
+    from faceid.zoo import export_dir, export_names
 
-    if str(model) in CONVERTERS:
-        return Path(export_dir(str(model), source=source))  # its errors (missing source, bad hash) as they are
+    exports = export_names()
+    if str(model) in exports:
+        return export_dir(str(model), source=source)  # its errors (missing source, bad hash) as they are
     raise FileNotFoundError(
         f"{model}: not an export folder (run `faceid export`) and not a pretrained model "
-        f"(available: {', '.join(sorted(CONVERTERS))})"
+        f"(available: {', '.join(exports)})"
     )
 
 

@@ -1,4 +1,4 @@
-"""Training configuration: one typed dataclass, the seed's presets, and ``key=value`` overrides.
+"""Training configuration: one typed dataclass, Arcface-Paddle's presets, and ``key=value`` overrides.
 
 Field names follow Arcface-Paddle's flags (``--lr``, ``--train_unit``, ``--decay_boundaries``, ...) so that
 its commands and configs carry over; a few spellings are accepted as aliases (``backbone`` for ``network``,
@@ -19,8 +19,10 @@ __all__ = ["ALIASES", "PRESETS", "TrainConfig", "apply_overrides", "load_preset"
 class TrainConfig:
     """Everything a training run needs.
 
-    Defaults: the seed's base config (``configs/config.py``), except the network and embedding size, which are
-    the seed v1 command line's (MobileFaceNet_128, 128-d), and fp16 (off; presets turn it on for GPUs).
+    Defaults: Arcface-Paddle's base config (``configs/config.py``), except the network and embedding size, taken
+    from Arcface-Paddle v1's command line (MobileFaceNet_128, 128-d), and ``amp`` (off; presets turn it on for GPUs).
+    ``amp`` is automatic mixed precision in ``amp_dtype`` (float16 with dynamic loss scaling, or bfloat16);
+    Arcface-Paddle calls it ``fp16``, which is accepted as an alias (``--fp16``, ``--set fp16=...``).
     """
 
     # model and loss
@@ -29,8 +31,8 @@ class TrainConfig:
     loss: str = "ArcFace"
     sample_ratio: float = 1.0
     dropout: float = 0.0
-    # precision (GPU only; CPU trains in float32)
-    fp16: bool = False
+    # mixed precision (GPU only; CPU trains in float32)
+    amp: bool = False
     amp_dtype: str = "float16"
     init_loss_scaling: float = 27648.0
     incr_every_n_steps: int = 2000
@@ -104,7 +106,7 @@ _MOBILEFACE = {
     "network": "MobileFaceNet_128",
     "embedding_size": 128,
     "sample_ratio": 1.0,
-    "fp16": True,
+    "amp": True,
     "train_unit": "epoch",
     "warmup_num": 0,
     "train_num": 25,
@@ -120,7 +122,7 @@ _R50 = {
     "network": "FresResNet50",
     "embedding_size": 512,
     "sample_ratio": 0.1,
-    "fp16": True,
+    "amp": True,
     "train_unit": "epoch",
     "warmup_num": 0,
     "train_num": 25,
@@ -142,6 +144,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 ALIASES = {
+    "fp16": "amp",
     "backbone": "network",
     "use_synthetic_dataset": "synthetic",
     "validation_interval_step": "val_interval",
@@ -151,7 +154,7 @@ ALIASES = {
 
 
 def load_preset(name: str) -> TrainConfig:
-    """The seed's named config (``base``, ``ms1mv2_mobileface``, ``ms1mv3_r50``, ``ms1mv3_r100``, ...)."""
+    """Arcface-Paddle's named config (``base``, ``ms1mv2_mobileface``, ``ms1mv3_r50``, ``ms1mv3_r100``, ...)."""
     name = name.removeprefix("configs/").removesuffix(".py")
     if name not in PRESETS:
         raise ValueError(f"unknown config {name!r}; expected one of {sorted(PRESETS)}")

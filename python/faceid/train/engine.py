@@ -32,7 +32,7 @@ __all__ = ["TrainResult", "train"]
 
 logger = logging.getLogger("faceid.train")
 
-SYNTHETIC_NUM_IMAGES = 5_179_510  # the seed's SyntheticDataset length
+SYNTHETIC_NUM_IMAGES = 5_179_510  # Arcface-Paddle's SyntheticDataset length
 
 
 @dataclass
@@ -55,7 +55,8 @@ class _Run:
     model: paddle.nn.Layer
     head: PartialFC
     optimizer: paddle.optimizer.Optimizer
-    scaler: Any
+    amp: bool  # mixed precision active (config.amp on a GPU)
+    grad_scaler: paddle.amp.GradScaler | None  # float16 loss scaling; None for bfloat16 and float32
     state: TrainState
     root: Path
     validator: Validator
@@ -72,11 +73,12 @@ def _dataset(config: TrainConfig) -> FaceDataset:
     return dataset
 
 
-def _amp(config: TrainConfig, device: str) -> tuple[bool, Any]:
-    if not config.fp16:
+def _amp(config: TrainConfig, device: str) -> tuple[bool, paddle.amp.GradScaler | None]:
+    """Whether mixed precision runs, and the loss scaler it needs (float16 only)."""
+    if not config.amp:
         return False, None
     if not device.startswith("gpu"):
-        logger.warning("fp16 was requested but training runs on %s: using float32", device)
+        logger.warning("mixed precision (amp/fp16) was requested but training runs on %s: using float32", device)
         return False, None
     if config.amp_dtype == "bfloat16":
         return True, None
@@ -144,8 +146,8 @@ def _build(config: TrainConfig, model: paddle.nn.Layer | None) -> _Run:
         weight_decay=config.weight_decay,
         grad_clip=clip,
     )
-    amp_on, scaler = _amp(config, device)
-    validator = Validator(config, world.rank, amp=amp_on)
+    amp, grad_scaler = _amp(config, device)
+    validator = Validator(config, world.rank, amp=amp)
     run = _Run(
         config=config,
         world=world,
@@ -155,7 +157,8 @@ def _build(config: TrainConfig, model: paddle.nn.Layer | None) -> _Run:
         model=model,
         head=head,
         optimizer=optimizer,
-        scaler=(amp_on, scaler),
+        amp=amp,
+        grad_scaler=grad_scaler,
         state=TrainState(),
         root=Path(config.output) / config.network,
         validator=validator,
@@ -197,7 +200,7 @@ def _step_seed(seed: int, step: int, rank: int) -> int:
     return int(np.random.SeedSequence((seed, step, rank)).generate_state(1, np.uint32)[0])
 
 
-def _loss_scale(scaler: Any) -> float:
+def _loss_scale(scaler: paddle.amp.GradScaler | None) -> float:
     """The scale the gradients carry: GradScaler keeps it as a shape-[1] tensor (no public getter in 3.3)."""
     value = getattr(scaler, "_scale", None)
     if value is None:
@@ -210,8 +213,8 @@ def _train_step(run: _Run, images: paddle.Tensor, labels: paddle.Tensor) -> tupl
     lr = learning_rate(step, run.plan, kind=config.lr_scheduler, lr_decay=config.lr_decay)
     run.optimizer.set_lr(lr)
     paddle.seed(_step_seed(config.seed, step, run.world.rank))
-    amp_on, scaler = run.scaler
-    autocast = paddle.amp.auto_cast(dtype=config.amp_dtype) if amp_on else contextlib.nullcontext()
+    scaler = run.grad_scaler
+    autocast = paddle.amp.auto_cast(dtype=config.amp_dtype) if run.amp else contextlib.nullcontext()
     with autocast:
         features = run.model(images)
     loss = run.head(features.astype("float32"), labels, step=step)

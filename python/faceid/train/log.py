@@ -1,4 +1,4 @@
-"""The seed's training log (stdout + ``<output>/training.log``) and optional VisualDL scalars."""
+"""Arcface-Paddle's training log (stdout + ``<output>/training.log``) and optional VisualDL scalars."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def setup_training_log(output: str | Path, rank: int) -> logging.Logger:
 
 
 class SpeedMeter:
-    """Average loss and throughput over each logging window; formats the seed v1 line."""
+    """Average loss and throughput over each logging window; formats Arcface-Paddle v1's line."""
 
     def __init__(self, samples_per_step: int, total_steps: int) -> None:
         self.samples_per_step, self.total_steps = samples_per_step, total_steps

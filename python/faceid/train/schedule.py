@@ -27,7 +27,7 @@ class StepPlan:
     base_lr: float
 
     def log_lines(self, world_size: int) -> list[str]:
-        """The seed's start-of-training summary lines."""
+        """Arcface-Paddle's start-of-training summary lines."""
         return [
             f"world_size: {world_size}",
             f"total_batch_size: {self.global_batch}",

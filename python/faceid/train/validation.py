@@ -37,7 +37,7 @@ class Validator:
             self.targets[name] = (decode_verification_images(vset), vset.issame)
 
     def run(self, model: paddle.nn.Layer, step: int) -> dict[str, float]:
-        """Score every target with ``model``; logs the seed's lines and returns ``{target: accuracy}``."""
+        """Score every target with ``model``; logs Arcface-Paddle's lines and returns ``{target: accuracy}``."""
         if not self.targets:
             return {}
         started = time.perf_counter()

@@ -1,15 +1,31 @@
-"""Pretrained models: the registry (``faceid.zoo.registry``) and the weight converters."""
+"""Pretrained models: one registry (``faceid.zoo.registry``) whose records say how each model is fetched,
+verified, converted and loaded, and the converters (``blazeface``, ``mobileface``, ``mtcnn``, ``arcface_paddle``).
 
-from faceid.zoo.convert import export_dir
-from faceid.zoo.registry import ModelRecord, SourceFile, cache_dir, get_record, list_records, register, source_file
+Every model is known once ``faceid.zoo`` is imported; converters load (with Paddle) only when one is used.
+"""
+
+from faceid.zoo.registry import (
+    ModelRecord,
+    SourceFile,
+    cache_dir,
+    convert,
+    export_dir,
+    export_names,
+    get_record,
+    list_records,
+    load,
+    source_file,
+)
 
 __all__ = [
     "ModelRecord",
     "SourceFile",
     "cache_dir",
+    "convert",
     "export_dir",
+    "export_names",
     "get_record",
     "list_records",
-    "register",
+    "load",
     "source_file",
 ]

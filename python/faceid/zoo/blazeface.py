@@ -1,4 +1,4 @@
-"""MediaPipe BlazeFace (short and full range): the pretrained records and the ``.tflite`` -> Paddle converters.
+"""MediaPipe BlazeFace (short and full range): the ``.tflite`` -> Paddle converters (records in the registry).
 
 The converters read the TFLite graph with :mod:`faceid.zoo.tflite` (no TensorFlow), check every convolution's
 options against the Paddle net (:class:`faceid.models.blazeface.BlazeFaceShort`,
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from faceid.zoo.registry import ModelRecord, SourceFile, cache_dir, get_record, register, source_file
+from faceid.zoo.registry import ModelRecord, cache_dir, get_record, source_file
 from faceid.zoo.tflite import TFLiteModel, TFLiteOperator, read_tflite
 
 if TYPE_CHECKING:
@@ -28,61 +28,9 @@ if TYPE_CHECKING:
     from faceid.models.blazeface import BlazeFaceShort
     from faceid.models.blazeface_full import BlazeFaceFull
 
-__all__ = ["BLAZEFACE_FULL", "BLAZEFACE_SHORT", "convert_blazeface_full", "convert_blazeface_short", "load_blazeface"]
+__all__ = ["convert_blazeface_full", "convert_blazeface_short", "convert_into_cache", "load_blazeface"]
 
 logger = logging.getLogger(__name__)
-
-_WHEEL = "https://pypi.org/project/mediapipe/0.10.21/#files"
-_WHEEL_DIR = "mediapipe/modules/face_detection/"
-_LICENCE = "Apache-2.0 (MediaPipe, from the mediapipe 0.10.21 wheel; blazeface/LICENSE)"
-_KEYPOINTS = ("right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear", "left_ear")
-
-
-def _record(name: str, *, architecture: str, size: int, file: str, sha256: str, caution: str, **extra) -> ModelRecord:
-    """Register a BlazeFace weight set: a ``.tflite`` of the mediapipe wheel, RGB in [-1, 1], weighted NMS 0.3."""
-    return register(
-        ModelRecord(
-            name=name,
-            task="detection",
-            architecture=architecture,
-            input_size=(size, size),
-            color="RGB",
-            mean=(127.5, 127.5, 127.5),
-            std=(127.5, 127.5, 127.5),
-            files=(SourceFile(path=f"blazeface/{file}", sha256=sha256, url=_WHEEL),),
-            licence=_LICENCE,
-            caution=caution,
-            extra={"wheel_member": _WHEEL_DIR + file, "nms_iou": 0.3, "keypoints": _KEYPOINTS, **extra},
-        )
-    )
-
-
-BLAZEFACE_SHORT = _record(
-    "blazeface_short",
-    architecture="BlazeFaceShort",
-    size=128,
-    file="face_detection_short_range.tflite",
-    sha256="bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8",
-    caution="Short range: faces that fill a good part of the 128x128 frame (selfies, portraits); "
-    "use tiling for group photos.",
-    num_anchors=896,
-    strides=(8, 16, 16, 16),
-    anchors_per_layer=2,
-    tiling=True,
-)
-BLAZEFACE_FULL = _record(
-    "blazeface_full",
-    architecture="BlazeFaceFull",
-    size=192,
-    file="face_detection_full_range_sparse.tflite",
-    sha256="2c3728e6da56f21e21a320433396fb06d40d9088f2247c05e5635a688d45dfe1",
-    caution="Full range: small and distant faces (MediaPipe: up to about 5 m) in one 192x192 pass, no tiling; "
-    "117 M multiply-adds a pass (short range: 31 M, but several tiles).",
-    num_anchors=2304,
-    strides=(4,),
-    anchors_per_layer=1,
-    tiling=False,
-)
 
 # TFLite head convolutions: (feature map side, output channels) -> Paddle layer name.
 _HEADS = {(16, 2): "cls16", (16, 32): "reg16", (8, 6): "cls8", (8, 96): "reg8"}
@@ -265,13 +213,18 @@ _ARCHITECTURES: dict[str, tuple[Callable[..., dict[str, np.ndarray]], str]] = {
 }
 
 
-def _cached_state(record: ModelRecord, source: str | os.PathLike[str] | None) -> dict[str, np.ndarray]:
-    entry = record.files[0]
-    cached = cache_dir() / f"{record.name}-{(entry.sha256 or 'unverified')[:16]}.npz"
-    if cached.is_file():
-        with np.load(cached, allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
-    state = _ARCHITECTURES[record.architecture][0](source_file(entry, source))
+def _cache_path(record: ModelRecord) -> Path:
+    """Converted weights, named after the source file's SHA-256 so another source is never served stale."""
+    return cache_dir() / f"{record.name}-{(record.files[0].sha256 or 'unverified')[:16]}.npz"
+
+
+def _convert(record: ModelRecord, source: str | os.PathLike[str] | None) -> dict[str, np.ndarray]:
+    if record.architecture not in _ARCHITECTURES:
+        raise ValueError(f"{record.name}: architecture {record.architecture} is not a BlazeFace")
+    return _ARCHITECTURES[record.architecture][0](source_file(record.files[0], source))
+
+
+def _save_state(cached: Path, state: dict[str, np.ndarray]) -> bool:
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_name(cached.name + f".{os.getpid()}.tmp.npz")
@@ -279,6 +232,26 @@ def _cached_state(record: ModelRecord, source: str | os.PathLike[str] | None) ->
         Path(tmp).replace(cached)
     except OSError as error:  # a read-only home is no reason to fail
         logger.warning("could not cache converted weights at %s: %s", cached, error)
+        return False
+    return True
+
+
+def convert_into_cache(name: str, source: str | os.PathLike[str] | None = None) -> Path:
+    """Convert the BlazeFace ``name`` from the verified ``.tflite`` into the cache (once); the ``.npz`` path."""
+    record = get_record(name)
+    cached = _cache_path(record)
+    if not cached.is_file() and not _save_state(cached, _convert(record, source)):
+        raise OSError(f"{cached}: could not write the converted weights")
+    return cached
+
+
+def _cached_state(record: ModelRecord, source: str | os.PathLike[str] | None) -> dict[str, np.ndarray]:
+    cached = _cache_path(record)
+    if cached.is_file():
+        with np.load(cached, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+    state = _convert(record, source)
+    _save_state(cached, state)
     return state
 
 
@@ -290,8 +263,6 @@ def load_blazeface(
     import paddle
 
     record = get_record(name)
-    if record.architecture not in _ARCHITECTURES:
-        raise ValueError(f"{name}: architecture {record.architecture} is not supported by load_blazeface")
     state = _cached_state(record, source)
     net = getattr(importlib.import_module(_ARCHITECTURES[record.architecture][1]), record.architecture)()
     missing = set(net.state_dict()) ^ set(state)

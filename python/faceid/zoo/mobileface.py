@@ -26,52 +26,18 @@ from typing import Any
 import numpy as np
 
 from faceid.zoo.mxnet_params import read_params
-from faceid.zoo.registry import ModelRecord, SourceFile, cache_dir, register, source_file
+from faceid.zoo.registry import cache_dir, get_record, source_file
 
 __all__ = [
-    "MOBILEFACE_V2",
     "GraphStep",
     "build_mobileface_v2",
     "build_mxnet_graph",
+    "cached_export",
     "convert_mobileface_v2",
     "parse_symbol",
 ]
 
 logger = logging.getLogger(__name__)
-
-_URL = "https://github.com/becauseofAI/MobileFace/tree/master/MobileFace_Identification"
-MOBILEFACE_V2 = register(
-    ModelRecord(
-        name="mobileface_v2",
-        task="recognition",
-        architecture="MobileFace Identification V2 (MobileNetV2-style, 256-d; MXNet symbol graph)",
-        input_size=(112, 112),
-        color="RGB",
-        mean=(127.5, 127.5, 127.5),  # the graph's own preprocessing: (x - 127.5) * 0.0078125
-        std=(128.0, 128.0, 128.0),
-        files=(
-            SourceFile(
-                "mobileface/MobileFace_Identification_V2-symbol.json",
-                "9d4f776ecb40772e3eb10338319e4a10a3cd68694dc6ef4e9042c8c4141e658f",
-                _URL,
-            ),
-            SourceFile(
-                "mobileface/MobileFace_Identification_V2-0000.params",
-                "750057619a1eef8acb320339aebf0bbcf191497e1396a361c8aaba517bbe825e",
-                _URL,
-            ),
-        ),
-        licence="MIT",
-        caution=(
-            "very likely trained on MS1M (MS-Celeb-1M), which is licensed for non-commercial research only: "
-            "check before any commercial use"
-        ),
-        extra={
-            "embedding_size": 256,
-            "export_input": "RGB (pixel - 127.5) / 127.5; the export rebuilds the pixels for the graph",
-        },
-    )
-)
 
 _SCALAR_OPS = {  # op -> (scale, shift) as functions of the scalar: y = scale * x + shift
     "_plus_scalar": lambda s: (1.0, s),
@@ -324,8 +290,9 @@ def build_mxnet_graph(
 def build_mobileface_v2(source: str | os.PathLike[str] | None = None) -> Any:
     """The MobileFace V2 network (eval mode) from the verified files in the model source folder ``source``
     (default ``$FACEID_MODEL_SOURCE``). Input RGB ``(pixel - 127.5) / 127.5``, output (N, 256) raw embeddings."""
-    symbol, params = (source_file(entry, source) for entry in MOBILEFACE_V2.files)
-    return build_mxnet_graph(symbol, params, input_color=MOBILEFACE_V2.color)
+    record = get_record("mobileface_v2")
+    symbol, params = (source_file(entry, source) for entry in record.files)
+    return build_mxnet_graph(symbol, params, input_color=record.color)
 
 
 def convert_mobileface_v2(
@@ -339,10 +306,11 @@ def convert_mobileface_v2(
     """
     from faceid.export import export_model
 
-    target = Path(output) if output is not None else cache_dir() / MOBILEFACE_V2.name
+    name = "mobileface_v2"
+    target = Path(output) if output is not None else cache_dir() / name
     model = build_mobileface_v2(source)
-    origin = f"{MOBILEFACE_V2.name}: MobileFace Identification V2 (MXNet, MIT) converted by faceid.zoo.mobileface"
-    kwargs = {"network": MOBILEFACE_V2.name, "embedding_size": 256, "source": origin}
+    origin = f"{name}: MobileFace Identification V2 (MXNet, MIT) converted by faceid.zoo.mobileface"
+    kwargs = {"network": name, "embedding_size": get_record(name).extra["embedding_size"], "source": origin}
     if target.exists():
         export_model(model, target, **kwargs)
         return target
@@ -357,5 +325,17 @@ def convert_mobileface_v2(
         logger.info("%s appeared while converting (another process); keeping it", target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    logger.info("converted %s into %s", MOBILEFACE_V2.name, target)
+    logger.info("converted %s into %s", name, target)
     return target
+
+
+def cached_export(name: str = "mobileface_v2", source: str | os.PathLike[str] | None = None) -> Path:
+    """The export folder of ``name`` in ``faceid.zoo.cache_dir()``, converted from the verified files of ``source``
+    (default ``$FACEID_MODEL_SOURCE``) on first use; the registry's converter and loader for MobileFace V2."""
+    if name != "mobileface_v2":
+        raise ValueError(f"faceid.zoo.mobileface converts mobileface_v2, not {name!r}")
+    target = cache_dir() / name
+    if (target / "faceid.json").is_file():
+        return target
+    logger.info("converting pretrained model %s into %s (first use)", name, target)
+    return convert_mobileface_v2(source=source, output=target)

@@ -8,34 +8,14 @@ landmarks (N, 10: five x then five y, as fractions of the box) and face probabil
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 
-from faceid.zoo.registry import ModelRecord, SourceFile, register, source_file
+from faceid.zoo.registry import get_record, source_file
 from faceid.zoo.torch_legacy import read_legacy_state_dict
 
-__all__ = ["MTCNN_ONET", "load_onet", "onet_landmarks"]
-
-MTCNN_ONET = register(
-    ModelRecord(
-        name="mtcnn_onet",
-        task="landmarks",
-        architecture="MTCNN ONet",
-        input_size=(48, 48),
-        color="RGB",
-        mean=(127.5, 127.5, 127.5),
-        std=(128.0, 128.0, 128.0),
-        files=(
-            SourceFile(
-                "mtcnn/onet.pt",
-                "165bfbe42940416ccfb977545cf0e976d5bf321f67083ae2aaaa5c764280118d",
-                "https://pypi.org/project/facenet-pytorch/2.6.0/#files",
-            ),
-        ),
-        licence="MIT (facenet-pytorch 2.6.0; mtcnn/LICENSE.md)",
-        caution="MTCNN weights from facenet-pytorch (originally trained by the MTCNN authors on WIDER FACE / CelebA)",
-    )
-)
+__all__ = ["load_onet", "onet_landmarks", "verify_source"]
 
 
 def _build(state: dict[str, np.ndarray]):
@@ -75,9 +55,15 @@ def _build(state: dict[str, np.ndarray]):
     return net
 
 
-def load_onet(source: str | os.PathLike[str] | None = None):
+def verify_source(name: str = "mtcnn_onet", source: str | os.PathLike[str] | None = None) -> Path:
+    """The verified ``mtcnn/onet.pt`` of the model source (the registry's converter: the small net is converted on
+    each load, nothing is cached)."""
+    return source_file(get_record(name).files[0], source)
+
+
+def load_onet(name: str = "mtcnn_onet", source: str | os.PathLike[str] | None = None):
     """The ONet in eval mode, from the verified ``mtcnn/onet.pt`` of the model source."""
-    return _build(read_legacy_state_dict(source_file(MTCNN_ONET.files[0], source)))
+    return _build(read_legacy_state_dict(verify_source(name, source)))
 
 
 def onet_landmarks(net, image_rgb: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, float]:

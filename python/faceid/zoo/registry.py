@@ -1,20 +1,47 @@
-"""The pretrained-weights registry: what each weight set is, where it comes from, and how to find it offline.
+"""The pretrained-model registry: every weight set faceid knows, and how each is fetched, verified, converted, loaded.
 
-Each :class:`ModelRecord` names its source files with a SHA-256; :func:`source_file` finds a file in the
-offline source folder (``$FACEID_MODEL_SOURCE`` or an explicit ``source``, laid out like ``../shared/models``:
-``<subdir>/<file>``) and verifies its hash before anything reads it. Converted models are cached under
-``$FACEID_HOME/models`` (default ``~/.faceid/models``).
+Each :class:`ModelRecord` is plain data, complete as soon as ``faceid.zoo`` is imported (nothing registers itself
+as a side effect of importing something else):
+
+* **fetched**: its :class:`SourceFile` entries name a URL and the path in an offline source folder
+  (``$FACEID_MODEL_SOURCE`` or an explicit ``source``, laid out like ``../shared/models``);
+* **verified**: :func:`source_file` checks each file's SHA-256 before anything reads it (``sha256=None`` only where
+  the record's ``caution`` says why the hash is unknown);
+* **converted**: ``converter`` names the function that turns the verified files into what faceid runs and caches
+  it under :func:`cache_dir` (``$FACEID_HOME/models``, default ``~/.faceid/models``); :func:`convert` calls it;
+* **loaded**: ``loader`` names the function that gives the ready model, of the kind ``loads`` names (a
+  ``paddle.nn.Layer``, the export folder that :class:`faceid.Recognizer` opens, or a Paddle Inference predictor);
+  :func:`load` calls it.
+
+``converter`` and ``loader`` are ``"module:function"`` names, imported on first use so that importing the registry
+stays cheap (no Paddle, no OpenCV); both functions take ``(name, source)``. The CLI and the pipeline only look names
+up here.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from faceid.io.hashing import sha256_file
 
-__all__ = ["ModelRecord", "SourceFile", "cache_dir", "get_record", "list_records", "register", "source_file"]
+__all__ = [
+    "ModelRecord",
+    "SourceFile",
+    "cache_dir",
+    "convert",
+    "export_dir",
+    "export_names",
+    "get_record",
+    "list_records",
+    "load",
+    "resolve",
+    "source_file",
+]
 
 
 @dataclass(frozen=True)
@@ -22,13 +49,13 @@ class SourceFile:
     """One file a weight set is made from: where it lives in a source folder, its URL and SHA-256."""
 
     path: str  # relative to the model source folder, e.g. "blazeface/face_detection_short_range.tflite"
-    sha256: str | None  # None: not verified (say why in the record's caution)
+    sha256: str | None  # None: not verified (the record's caution says why)
     url: str = ""
 
 
 @dataclass(frozen=True)
 class ModelRecord:
-    """A pretrained weight set and how to feed it."""
+    """A pretrained weight set, how to feed it, and the functions that convert and load it."""
 
     name: str
     task: str  # "detection", "recognition", "landmarks"
@@ -39,28 +66,209 @@ class ModelRecord:
     std: tuple[float, ...]
     files: tuple[SourceFile, ...]
     licence: str
+    converter: str  # "module:function"; (name, source) -> the cached, converted model's path
+    loader: str  # "module:function"; (name, source) -> the ready model, of the kind ``loads`` says
+    loads: str  # "layer" (paddle.nn.Layer), "export" (a faceid export folder) or "predictor" (faceid.infer)
     caution: str = ""
     extra: dict = field(default_factory=dict)
 
 
-_RECORDS: dict[str, ModelRecord] = {}
+_MEDIAPIPE_WHEEL = "https://pypi.org/project/mediapipe/0.10.21/#files"
+_MEDIAPIPE_LICENCE = "Apache-2.0 (MediaPipe, from the mediapipe 0.10.21 wheel; blazeface/LICENSE)"
+_BLAZEFACE_KEYPOINTS = ("right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear", "left_ear")
 
 
-def register(record: ModelRecord) -> ModelRecord:
-    if record.name in _RECORDS:
-        raise ValueError(f"pretrained model {record.name!r} is registered twice")
-    _RECORDS[record.name] = record
-    return record
+def _blazeface(
+    name: str, *, architecture: str, size: int, file: str, sha256: str, caution: str, **extra: Any
+) -> ModelRecord:
+    """A BlazeFace weight set: a ``.tflite`` of the mediapipe wheel, RGB in [-1, 1], weighted NMS 0.3."""
+    return ModelRecord(
+        name=name,
+        task="detection",
+        architecture=architecture,
+        input_size=(size, size),
+        color="RGB",
+        mean=(127.5, 127.5, 127.5),
+        std=(127.5, 127.5, 127.5),
+        files=(SourceFile(path=f"blazeface/{file}", sha256=sha256, url=_MEDIAPIPE_WHEEL),),
+        licence=_MEDIAPIPE_LICENCE,
+        converter="faceid.zoo.blazeface:convert_into_cache",
+        loader="faceid.zoo.blazeface:load_blazeface",
+        loads="layer",
+        caution=caution,
+        extra={
+            "wheel_member": "mediapipe/modules/face_detection/" + file,
+            "nms_iou": 0.3,
+            "keypoints": _BLAZEFACE_KEYPOINTS,
+            **extra,
+        },
+    )
+
+
+_ARCFACE_PADDLE_URL = "https://paddle-model-ecology.bj.bcebos.com/model/insight-face"
+_UNVERIFIED = "SHA-256 unknown (the file could not be downloaded where faceid was built); "
+_MS1M = "trained on MS1M, which is for non-commercial research only"
+
+
+def _arcface_paddle(name: str, task: str, architecture: str, size: tuple[int, int], caution: str) -> ModelRecord:
+    """One of Arcface-Paddle's published Paddle Inference tarballs (``inference.pdmodel`` + ``.pdiparams``)."""
+    return ModelRecord(
+        name=name,
+        task=task,
+        architecture=architecture,
+        input_size=size,
+        color="RGB",
+        mean=(127.5, 127.5, 127.5),
+        std=(127.5, 127.5, 127.5),
+        # "seed/": the folder name the offline model source (../shared/models) uses for Arcface-Paddle's files
+        files=(SourceFile(f"seed/{name}.tar", None, f"{_ARCFACE_PADDLE_URL}/{name}.tar"),),
+        licence="Apache-2.0 (Arcface-Paddle)",
+        converter="faceid.zoo.arcface_paddle:unpack_inference_model",
+        loader="faceid.zoo.arcface_paddle:load_predictor",
+        loads="predictor",
+        caution=_UNVERIFIED + caution,
+    )
+
+
+_MOBILEFACE_URL = "https://github.com/becauseofAI/MobileFace/tree/master/MobileFace_Identification"
+
+_RECORDS: dict[str, ModelRecord] = {
+    record.name: record
+    for record in (
+        _blazeface(
+            "blazeface_short",
+            architecture="BlazeFaceShort",
+            size=128,
+            file="face_detection_short_range.tflite",
+            sha256="bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8",
+            caution="Short range: faces that fill a good part of the 128x128 frame (selfies, portraits); "
+            "use tiling for group photos.",
+            num_anchors=896,
+            strides=(8, 16, 16, 16),
+            anchors_per_layer=2,
+            tiling=True,
+        ),
+        _blazeface(
+            "blazeface_full",
+            architecture="BlazeFaceFull",
+            size=192,
+            file="face_detection_full_range_sparse.tflite",
+            sha256="2c3728e6da56f21e21a320433396fb06d40d9088f2247c05e5635a688d45dfe1",
+            caution="Full range: small and distant faces (MediaPipe: up to about 5 m) in one 192x192 pass, "
+            "no tiling; 117 M multiply-adds a pass (short range: 31 M, but several tiles).",
+            num_anchors=2304,
+            strides=(4,),
+            anchors_per_layer=1,
+            tiling=False,
+        ),
+        ModelRecord(
+            name="mobileface_v2",
+            task="recognition",
+            architecture="MobileFace Identification V2 (MobileNetV2-style, 256-d; MXNet symbol graph)",
+            input_size=(112, 112),
+            color="RGB",
+            mean=(127.5, 127.5, 127.5),  # the graph's own preprocessing: (x - 127.5) * 0.0078125
+            std=(128.0, 128.0, 128.0),
+            files=(
+                SourceFile(
+                    "mobileface/MobileFace_Identification_V2-symbol.json",
+                    "9d4f776ecb40772e3eb10338319e4a10a3cd68694dc6ef4e9042c8c4141e658f",
+                    _MOBILEFACE_URL,
+                ),
+                SourceFile(
+                    "mobileface/MobileFace_Identification_V2-0000.params",
+                    "750057619a1eef8acb320339aebf0bbcf191497e1396a361c8aaba517bbe825e",
+                    _MOBILEFACE_URL,
+                ),
+            ),
+            licence="MIT",
+            converter="faceid.zoo.mobileface:cached_export",
+            loader="faceid.zoo.mobileface:cached_export",
+            loads="export",
+            caution=(
+                "very likely trained on MS1M (MS-Celeb-1M), which is licensed for non-commercial research only: "
+                "check before any commercial use"
+            ),
+            extra={
+                "embedding_size": 256,
+                "export_input": "RGB (pixel - 127.5) / 127.5; the export rebuilds the pixels for the graph",
+            },
+        ),
+        ModelRecord(
+            name="mtcnn_onet",
+            task="landmarks",
+            architecture="MTCNN ONet",
+            input_size=(48, 48),
+            color="RGB",
+            mean=(127.5, 127.5, 127.5),
+            std=(128.0, 128.0, 128.0),
+            files=(
+                SourceFile(
+                    "mtcnn/onet.pt",
+                    "165bfbe42940416ccfb977545cf0e976d5bf321f67083ae2aaaa5c764280118d",
+                    "https://pypi.org/project/facenet-pytorch/2.6.0/#files",
+                ),
+            ),
+            licence="MIT (facenet-pytorch 2.6.0; mtcnn/LICENSE.md)",
+            converter="faceid.zoo.mtcnn:verify_source",
+            loader="faceid.zoo.mtcnn:load_onet",
+            loads="layer",
+            caution="MTCNN weights from facenet-pytorch (originally trained by the MTCNN authors on WIDER FACE / "
+            "CelebA); small, so converted on each load instead of cached",
+        ),
+        _arcface_paddle("mobileface_v1.0_infer", "recognition", "MobileFaceNet_128 (128-d)", (112, 112), _MS1M),
+        _arcface_paddle("arcface_iresnet50_v1.0_infer", "recognition", "iResNet50 (512-d)", (112, 112), _MS1M),
+        _arcface_paddle(
+            "blazeface_fpn_ssh_1000e_v1.0_infer",
+            "detection",
+            "PaddleDetection BlazeFace-FPN-SSH",
+            (640, 640),
+            "trained on WIDER FACE",
+        ),
+    )
+}
 
 
 def get_record(name: str) -> ModelRecord:
+    """The record of pretrained model ``name``; ``ValueError`` naming the known models otherwise."""
     if name not in _RECORDS:
         raise ValueError(f"unknown pretrained model {name!r}; known: {', '.join(sorted(_RECORDS))}")
     return _RECORDS[name]
 
 
 def list_records() -> list[ModelRecord]:
+    """Every record, by name."""
     return [_RECORDS[name] for name in sorted(_RECORDS)]
+
+
+def export_names() -> list[str]:
+    """The pretrained models whose loader gives a faceid export folder (what ``faceid.Recognizer(name)`` takes)."""
+    return sorted(name for name, record in _RECORDS.items() if record.loads == "export")
+
+
+def resolve(target: str) -> Callable[..., Any]:
+    """The function a record's ``converter`` / ``loader`` names (``"package.module:function"``)."""
+    module, _, function = target.partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def convert(name: str, source: str | os.PathLike[str] | None = None) -> Path:
+    """Verify the source files of ``name`` and convert them into the cache (once); returns the cached path."""
+    return Path(resolve(get_record(name).converter)(name, source))
+
+
+def load(name: str, source: str | os.PathLike[str] | None = None) -> Any:
+    """The ready model ``name`` (see its record's ``loader``), converted from ``source`` on first use."""
+    return resolve(get_record(name).loader)(name, source)
+
+
+def export_dir(name: str, source: str | os.PathLike[str] | None = None) -> Path:
+    """The faceid export folder of the pretrained recognition model ``name`` (what ``faceid.Recognizer(name)``
+    opens), converted into the cache on first use. ``ValueError`` for a name that has no such export."""
+    exports = export_names()
+    if name not in exports:
+        raise ValueError(f"no pretrained export named {name!r}; available: {', '.join(exports)}")
+    return Path(load(name, source))
 
 
 def cache_dir() -> Path:
