@@ -1,0 +1,71 @@
+"""Nothing a user already has is lost or changed: the real ``faceid`` command in a subprocess on temp files.
+
+Each case asserts a non-zero exit where refusing is right, that stderr names the file concerned, and that every
+file that was there before is unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def faceid(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run(
+        [sys.executable, "-m", "faceid", *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd, check=False
+    )
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` by relative path, with its bytes."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def dataset(tmp_path: Path, small_dataset: Path) -> Path:
+    root = tmp_path / "ds"
+    shutil.copytree(small_dataset, root)
+    return root
+
+
+def test_image2bin_never_modifies_the_input_label_file(dataset: Path, tmp_path: Path) -> None:
+    before = snapshot(dataset)
+    bins = tmp_path / "bins"
+    old_umask = os.umask(0o022)
+    try:
+        result = faceid("data", "convert", "--mode", "image2bin", "--image_path", dataset / "images",
+                        "--bin_path", bins, "--label_file", dataset / "label.txt")
+    finally:
+        os.umask(old_umask)
+    assert result.returncode == 0, result.stderr
+    assert snapshot(dataset) == before
+    written = (bins / "label.txt").read_text().splitlines()
+    original = (dataset / "label.txt").read_text().splitlines()
+    # The new label file lists the .bin files beside it, with the same labels in the same order.
+    assert written == [line.replace("images/", "").replace(".jpg", ".bin") for line in original]
+    for line in written:
+        assert (bins / line.split("\t")[0]).is_file()
+    # Files the CLI writes get ordinary permissions, like any other file (not tempfile's 0600).
+    assert stat.S_IMODE((bins / "label.txt").stat().st_mode) == 0o644
+    assert {stat.S_IMODE(p.stat().st_mode) for p in bins.glob("*.bin")} == {0o644}
+
+
+def test_convert_refuses_to_write_the_label_over_itself_or_an_existing_one(dataset: Path, tmp_path: Path) -> None:
+    bins = tmp_path / "bins"
+    bins.mkdir()
+    (bins / "label.txt").write_text("mine\t0\n")
+    before, before_bins = snapshot(dataset), snapshot(bins)
+    args = ["data", "convert", "--mode", "image2bin", "--image_path", dataset / "images", "--bin_path", bins,
+            "--label_file", dataset / "label.txt"]
+    result = faceid(*args)
+    assert result.returncode != 0 and str(bins / "label.txt") in result.stderr
+    result = faceid(*args, "--output_label_file", dataset / "label.txt")
+    assert result.returncode != 0 and str(dataset / "label.txt") in result.stderr
+    assert snapshot(dataset) == before and snapshot(bins) == before_bins
