@@ -69,3 +69,30 @@ def test_convert_refuses_to_write_the_label_over_itself_or_an_existing_one(datas
     result = faceid(*args, "--output_label_file", dataset / "label.txt")
     assert result.returncode != 0 and str(dataset / "label.txt") in result.stderr
     assert snapshot(dataset) == before and snapshot(bins) == before_bins
+
+
+def _train_args(out: Path, *extra: str) -> list[str]:
+    return ["train", "--network", "MobileFaceNet_slim", "--embedding_size", "16", "--use_synthetic_dataset",
+            "--num_classes", "20", "--batch_size", "2", "--train_unit", "step", "--train_num", "4",
+            "--warmup_num", "0", "--decay_boundaries", "", "--output", str(out), "--logdir", str(out.parent / "vdl"),
+            "--do_validation_while_train", "false", "--log_interval", "1", *extra]
+
+
+@pytest.mark.slow
+def test_train_never_mixes_two_runs_and_resume_names_a_damaged_checkpoint(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert faceid(*_train_args(out, "--max_steps", "1")).returncode == 0
+    before = snapshot(out)
+    refused = faceid(*_train_args(out, "--max_steps", "2"))
+    assert refused.returncode != 0 and str(out) in refused.stderr and "--overwrite" in refused.stderr
+    assert snapshot(out) == before
+    checkpoint = out / "MobileFaceNet_slim" / "0"
+    (checkpoint / "backbone.npz").write_bytes(b"PK\x03\x04 truncated")
+    damaged = faceid(*_train_args(out, "--max_steps", "2", "--resume", "1"))
+    assert damaged.returncode != 0 and str(checkpoint / "backbone.npz") in damaged.stderr
+    missing = faceid(*_train_args(out, "--resume", str(tmp_path / "nowhere")))
+    assert missing.returncode == 2 and str(tmp_path / "nowhere") in missing.stderr
+    fresh = faceid(*_train_args(out, "--max_steps", "2", "--overwrite"))
+    assert fresh.returncode == 0, fresh.stderr
+    assert "Global Step: 2" in (out / "training.log").read_text()
+    assert (checkpoint / "backbone.npz").stat().st_size > 1000

@@ -81,7 +81,7 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
     """Every array of an npz file (``allow_pickle=False``); :class:`DamagedCheckpointError` naming the file
     when it is missing, truncated or not an npz."""
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
     except _READ_ERRORS as error:
         reason = "missing" if isinstance(error, FileNotFoundError) else f"{type(error).__name__}: {error}"

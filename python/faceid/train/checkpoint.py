@@ -134,7 +134,7 @@ def save_checkpoint(
 
 
 def _prune(root: Path, keep: int) -> None:
-    for _, path in list_checkpoints(root)[:-keep]:
+    for _, path in list_checkpoints(root, damaged=[])[:-keep]:  # damaged ones are left for the user to see
         shutil.rmtree(path)
         logger.info("Remove checkpoint %s.", path)
 
