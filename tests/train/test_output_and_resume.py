@@ -124,13 +124,23 @@ def test_label_gaps_and_library_warnings_reach_training_log(train_dir: Path, tmp
         Path(path).write_bytes(Path(path).read_bytes()[:200])
     check = subprocess.run(
         [sys.executable, "-m", "faceid", "data", "check", str(train_dir), "--no_progress"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     gap_line = next(line for line in check.stdout.splitlines() if "not contiguous" in line)
     out = tmp_path / "out"
     config = _config(
-        out, synthetic=False, num_classes=0, data_dir=str(train_dir), max_steps=2, batch_size=4, skip_corrupt=True,
-        do_validation_while_train=True, val_targets=("lfw", "cfp_fp"), val_interval=100,
+        out,
+        synthetic=False,
+        num_classes=0,
+        data_dir=str(train_dir),
+        max_steps=2,
+        batch_size=4,
+        skip_corrupt=True,
+        do_validation_while_train=True,
+        val_targets=("lfw", "cfp_fp"),
+        val_interval=100,
     )
     train(config)
     log = (out / "training.log").read_text()

@@ -71,13 +71,11 @@ def _convert(args: argparse.Namespace) -> int:
     source, output = (args.image_path, args.bin_path) if args.mode == "image2bin" else (args.bin_path, args.image_path)
     label_target = Path(args.output_label_file or Path(output) / "label.txt")
     if args.label_file and not args.output_label_file and label_target.exists():
-        raise UsageError("a label file is already there; give --output_label_file to choose where to write", label_target)
+        raise UsageError("a label file is already there; --output_label_file chooses where to write", label_target)
     if args.label_file and label_target.exists() and label_target.samefile(args.label_file):
         raise UsageError("--output_label_file is the input label file, which is never modified", label_target)
-    if args.mode == "image2bin":
-        written = convert.image_to_bin(source, output)
-    else:
-        written = convert.bin_to_image(source, output)
+    write = convert.image_to_bin if args.mode == "image2bin" else convert.bin_to_image
+    written = write(source, output)
     if args.label_file:
         convert.relocate_label_file(args.label_file, label_target, source, written)
         print(f"label file: {label_target}")

@@ -49,10 +49,16 @@ def register(groups: argparse._SubParsersAction) -> None:
     parser.add_argument("--nproc_per_node", type=int, default=0, help="launch N processes on this machine")
     hints = get_type_hints(TrainConfig)
     special = {
-        "resume": {"type": _resume_arg, "metavar": "0|1|PATH", "help": "0: a new run; 1: continue from the newest "
-                   "checkpoint under --output; PATH: continue from that checkpoint folder (default 0)"},
-        "overwrite": {"help": "start a new run in an --output that holds one: remove that run's checkpoints and "
-                      "training.log first (default: refuse)"},
+        "resume": {
+            "type": _resume_arg,
+            "metavar": "0|1|PATH",
+            "help": "0: a new run; 1: continue from the newest "
+            "checkpoint under --output; PATH: continue from that checkpoint folder (default 0)",
+        },
+        "overwrite": {
+            "help": "start a new run in an --output that holds one: remove that run's checkpoints and "
+            "training.log first (default: refuse)"
+        },
     }
     for item in fields(TrainConfig):
         kind = hints[item.name]

@@ -36,9 +36,7 @@ class DamagedCheckpointError(InputError):
     """A checkpoint file that is missing or cannot be read; ``path`` names the file."""
 
 
-def list_checkpoints(
-    root: Path, damaged: list[DamagedCheckpointError] | None = None
-) -> list[tuple[int, Path]]:
+def list_checkpoints(root: Path, damaged: list[DamagedCheckpointError] | None = None) -> list[tuple[int, Path]]:
     """``(global_step, folder)`` of every readable checkpoint under ``root``, oldest first.
 
     An epoch folder whose ``meta.json`` is missing or unreadable is left out: appended to ``damaged`` when

@@ -19,9 +19,9 @@ import numpy as np
 import paddle
 
 from faceid.data import FaceDataset, FaceLoader
+from faceid.errors import InputError
 from faceid.heads import PartialFC, World
 from faceid.models import create_model
-from faceid.errors import InputError
 from faceid.train.checkpoint import (
     DamagedCheckpointError,
     TrainState,

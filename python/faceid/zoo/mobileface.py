@@ -16,8 +16,6 @@ import functools
 import json
 import logging
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -333,29 +331,20 @@ def convert_mobileface_v2(
 ) -> Path:
     """Convert MobileFace V2 and export it with :func:`faceid.export.export_model`; returns the export folder.
 
-    ``output`` defaults to ``faceid.zoo.cache_dir() / "mobileface_v2"``. A new folder is written under a
-    temporary name and renamed into place, so a crash never leaves a half-written export that looks complete;
-    an existing ``output`` is overwritten in place.
+    ``output`` defaults to ``faceid.zoo.cache_dir() / "mobileface_v2"``. The export is written under a
+    temporary name and renamed into place (replacing an older one whole), so a crash never leaves a
+    half-written export that looks complete.
     """
     from faceid.export import export_model
 
     target = Path(output) if output is not None else cache_dir() / MOBILEFACE_V2.name
     model = build_mobileface_v2(source)
     origin = f"{MOBILEFACE_V2.name}: MobileFace Identification V2 (MXNet, MIT) converted by faceid.zoo.mobileface"
-    kwargs = {"network": MOBILEFACE_V2.name, "embedding_size": 256, "source": origin}
-    if target.exists():
-        export_model(model, target, **kwargs)
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
-    try:
-        export_model(model, staging, **kwargs)
-        os.rename(staging, target)
+    try:  # written beside the target and swapped into place whole (see export_model)
+        export_model(model, target, network=MOBILEFACE_V2.name, embedding_size=256, source=origin)
     except OSError:
         if not (target / "faceid.json").is_file():
             raise
         logger.info("%s appeared while converting (another process); keeping it", target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     logger.info("converted %s into %s", MOBILEFACE_V2.name, target)
     return target
