@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np

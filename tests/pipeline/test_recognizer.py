@@ -159,5 +159,5 @@ def test_a_gpu_that_paddle_cannot_use_is_an_error_not_a_silent_cpu_fallback(expo
     has_gpu = paddle.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
     devices = ["gpu:99"] if has_gpu else ["gpu", "gpu:0", "gpu:1"]
     for device in devices:
-        with pytest.raises(FaceidError, match="built without CUDA|sees \\d+ GPU"):
+        with pytest.raises(FaceidError, match=r"built without CUDA|sees \d+ GPU"):
             Recognizer(exported_model[0], device=device)
