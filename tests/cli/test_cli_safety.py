@@ -40,8 +40,18 @@ def test_image2bin_never_modifies_the_input_label_file(dataset: Path, tmp_path: 
     bins = tmp_path / "bins"
     old_umask = os.umask(0o022)
     try:
-        result = faceid("data", "convert", "--mode", "image2bin", "--image_path", dataset / "images",
-                        "--bin_path", bins, "--label_file", dataset / "label.txt")
+        result = faceid(
+            "data",
+            "convert",
+            "--mode",
+            "image2bin",
+            "--image_path",
+            dataset / "images",
+            "--bin_path",
+            bins,
+            "--label_file",
+            dataset / "label.txt",
+        )
     finally:
         os.umask(old_umask)
     assert result.returncode == 0, result.stderr
@@ -62,8 +72,18 @@ def test_convert_refuses_to_write_the_label_over_itself_or_an_existing_one(datas
     bins.mkdir()
     (bins / "label.txt").write_text("mine\t0\n")
     before, before_bins = snapshot(dataset), snapshot(bins)
-    args = ["data", "convert", "--mode", "image2bin", "--image_path", dataset / "images", "--bin_path", bins,
-            "--label_file", dataset / "label.txt"]
+    args = [
+        "data",
+        "convert",
+        "--mode",
+        "image2bin",
+        "--image_path",
+        dataset / "images",
+        "--bin_path",
+        bins,
+        "--label_file",
+        dataset / "label.txt",
+    ]
     result = faceid(*args)
     assert result.returncode != 0 and str(bins / "label.txt") in result.stderr
     result = faceid(*args, "--output_label_file", dataset / "label.txt")
@@ -72,10 +92,35 @@ def test_convert_refuses_to_write_the_label_over_itself_or_an_existing_one(datas
 
 
 def _train_args(out: Path, *extra: str) -> list[str]:
-    return ["train", "--network", "MobileFaceNet_slim", "--embedding_size", "16", "--use_synthetic_dataset",
-            "--num_classes", "20", "--batch_size", "2", "--train_unit", "step", "--train_num", "4",
-            "--warmup_num", "0", "--decay_boundaries", "", "--output", str(out), "--logdir", str(out.parent / "vdl"),
-            "--do_validation_while_train", "false", "--log_interval", "1", *extra]
+    return [
+        "train",
+        "--network",
+        "MobileFaceNet_slim",
+        "--embedding_size",
+        "16",
+        "--use_synthetic_dataset",
+        "--num_classes",
+        "20",
+        "--batch_size",
+        "2",
+        "--train_unit",
+        "step",
+        "--train_num",
+        "4",
+        "--warmup_num",
+        "0",
+        "--decay_boundaries",
+        "",
+        "--output",
+        str(out),
+        "--logdir",
+        str(out.parent / "vdl"),
+        "--do_validation_while_train",
+        "false",
+        "--log_interval",
+        "1",
+        *extra,
+    ]
 
 
 @pytest.mark.slow
@@ -96,3 +141,49 @@ def test_train_never_mixes_two_runs_and_resume_names_a_damaged_checkpoint(tmp_pa
     assert fresh.returncode == 0, fresh.stderr
     assert "Global Step: 2" in (out / "training.log").read_text()
     assert (checkpoint / "backbone.npz").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_export_swaps_in_whole_refuses_other_folders_and_a_changed_export_is_named(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    from faceid.train import TrainConfig, train
+
+    run = tmp_path / "run"
+    train(
+        TrainConfig(
+            network="MobileFaceNet_slim",
+            embedding_size=16,
+            synthetic=True,
+            num_classes=20,
+            batch_size=2,
+            max_steps=1,
+            warmup_num=0,
+            output=str(run),
+            logdir=str(tmp_path / "vdl"),
+        )
+    )
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "me.jpg").write_bytes(b"precious")
+    export = ["export", "--network", "MobileFaceNet_slim", "--checkpoint", run, "--output"]
+    refused = faceid(*export, photos)
+    assert refused.returncode != 0 and str(photos) in refused.stderr
+    assert snapshot(photos) == {"me.jpg": b"precious"}
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    (exp / "faceid.json").write_text('{"network": "an older export"}')
+    (exp / "inference.onnx").write_bytes(b"an ONNX file of another model")
+    done = faceid(*export, exp)
+    assert done.returncode == 0, done.stderr
+    assert "inference.onnx" not in {p.name for p in exp.iterdir()} and (exp / "inference.pdiparams").is_file()
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
+    params = exp / "inference.pdiparams"
+    data = bytearray(params.read_bytes())
+    data[-400:] = bytes(b ^ 0xFF for b in data[-400:])
+    params.write_bytes(bytes(data))
+    sets = tmp_path / "sets"
+    sets.mkdir()
+    shutil.copy(shared_data / "verification" / "small_lfw.bin", sets / "lfw.bin")
+    tampered = faceid("eval", "--model", exp, "--data_dir", sets, "--val_targets", "lfw")
+    assert tampered.returncode != 0 and str(params) in tampered.stderr and "SHA-256" in tampered.stderr
