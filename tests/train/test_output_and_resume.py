@@ -53,6 +53,8 @@ def test_parse_resume_has_three_meanings() -> None:
     assert [parse_resume(t) for t in ("1", "true", "YES")] == ["1"] * 3
     assert parse_resume("runs/out/net/3") == "runs/out/net/3"
     assert TrainConfig(resume="True").resume == "1"
+    with pytest.raises(ValueError, match="cannot go with resume"):
+        TrainConfig(resume="1", overwrite=True)
 
 
 def test_a_new_run_into_a_used_output_is_refused_and_overwrite_removes_only_that_run(tmp_path: Path) -> None:

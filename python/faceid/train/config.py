@@ -103,6 +103,7 @@ class TrainConfig:
             (self.train_num > 0 and self.warmup_num >= 0, "train_num must be positive and warmup_num >= 0"),
             (self.max_steps >= 0 and self.num_classes >= 0, "max_steps and num_classes must be >= 0"),
             (self.max_num_last_checkpoint >= 1, "max_num_last_checkpoint must be at least 1"),
+            (not (self.overwrite and self.resume != "0"), "overwrite starts a new run; it cannot go with resume"),
             (math.isfinite(self.lr) and self.lr > 0, f"lr must be positive, got {self.lr}"),
         ]
         for ok, message in checks:
