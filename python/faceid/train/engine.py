@@ -31,7 +31,7 @@ from faceid.train.checkpoint import (
 )
 from faceid.train.config import TrainConfig
 from faceid.train.distributed import all_reduce_gradients, broadcast_parameters, init_distributed, select_device
-from faceid.train.log import ScalarWriter, SpeedMeter, setup_training_log
+from faceid.train.log import ScalarWriter, SpeedMeter, close_training_log, setup_training_log
 from faceid.train.output import check_output
 from faceid.train.schedule import StepPlan, learning_rate, plan_steps
 from faceid.train.validation import Validator
@@ -348,9 +348,14 @@ def train(config: TrainConfig, model: paddle.nn.Layer | None = None) -> TrainRes
     ``model``: a backbone to train instead of ``create_model(config.network)`` (a custom architecture; its
     checkpoints are still filed under ``config.network``).
     """
-    run = _build(config, model)
+    try:
+        run = _build(config, model)
+    except BaseException:
+        close_training_log()
+        raise
     try:
         checkpoint = _loop(run)
     finally:
         run.writer.close()
+        close_training_log()
     return TrainResult(run.state, run.last_loss, checkpoint, dict(run.validator.last))

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ScalarWriter", "SpeedMeter", "setup_training_log"]
+__all__ = ["ScalarWriter", "SpeedMeter", "close_training_log", "setup_training_log"]
 
 LOG_FORMAT = "Training: %(asctime)s - %(message)s"
 _HANDLER_TAG = "_faceid_training_handler"
@@ -27,12 +27,8 @@ def setup_training_log(output: str | Path, rank: int) -> logging.Logger:
     On rank 0 the warnings of the rest of faceid (a skipped corrupt sample, a missing validation target) are
     written to ``training.log`` too (they still reach the console through the root logger).
     """
-    logger = logging.getLogger("faceid.train")
-    library = logging.getLogger("faceid")
-    for owner in (logger, library):
-        for handler in [h for h in owner.handlers if getattr(h, _HANDLER_TAG, False)]:
-            owner.removeHandler(handler)
-            handler.close()
+    close_training_log()
+    logger, library = logging.getLogger("faceid.train"), logging.getLogger("faceid")
     logger.setLevel(logging.INFO if rank == 0 else logging.WARNING)
     logger.propagate = False
     if rank != 0:
@@ -45,6 +41,14 @@ def setup_training_log(output: str | Path, rank: int) -> logging.Logger:
     warning_format = "Training: %(asctime)s - %(levelname)s %(name)s: %(message)s"
     library.addHandler(_tagged(logging.FileHandler(log_file), warning_format, logging.WARNING))
     return logger
+
+
+def close_training_log() -> None:
+    """Detach and close the handlers :func:`setup_training_log` added (the end of a run)."""
+    for owner in (logging.getLogger("faceid.train"), logging.getLogger("faceid")):
+        for handler in [h for h in owner.handlers if getattr(h, _HANDLER_TAG, False)]:
+            owner.removeHandler(handler)
+            handler.close()
 
 
 class SpeedMeter:
