@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -72,3 +73,45 @@ def test_onnx_export_runs_in_onnxruntime_with_a_dynamic_batch(exported_model, tm
         expected = model(paddle.to_tensor(_batch(n))).numpy()
         _close(session.run(None, {name: _batch(n)})[0], expected)
     assert json.loads((tmp_path / "faceid.json").read_text())["files"]["onnx"]["name"] == "inference.onnx"
+
+
+_EXPORT_FILES = sorted(
+    [
+        "faceid.json",
+        "inference.json",
+        "inference.onednn_bf16.json",
+        "inference.onednn_bf16.pdiparams",
+        "inference.pdiparams",
+        "inference.pdmodel",
+    ]
+)
+
+
+@pytest.mark.slow
+def test_an_export_replaces_an_older_one_whole_and_refuses_other_folders(exported_model, tmp_path: Path) -> None:
+    from faceid.errors import InputError
+    from faceid.export import exporter
+
+    directory, model = exported_model
+    target = tmp_path / "exp"
+    shutil.copytree(directory, target)
+    (target / "inference.onnx").write_bytes(b"an ONNX file of another model")
+    export_model(model, target, network="MobileFaceNet_slim", embedding_size=64)
+    assert sorted(p.name for p in target.iterdir()) == _EXPORT_FILES  # the stale ONNX file is gone
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp"]  # no staging or old folder left
+    # A failure mid-export leaves the previous export exactly as it was.
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+    original = exporter._meta
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(exporter, "_meta", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
+        with pytest.raises(OSError, match="disk full"):
+            export_model(model, target, network="MobileFaceNet_slim", embedding_size=64)
+    assert exporter._meta is original and {p.name: p.read_bytes() for p in target.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp"]
+    # A folder that is not a faceid export is never replaced.
+    other = tmp_path / "photos"
+    other.mkdir()
+    (other / "me.jpg").write_bytes(b"precious")
+    with pytest.raises(InputError, match="not a faceid export") as caught:
+        export_model(model, other, network="MobileFaceNet_slim", embedding_size=64)
+    assert caught.value.path == str(other) and [p.name for p in other.iterdir()] == ["me.jpg"]

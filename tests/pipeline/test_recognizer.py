@@ -114,3 +114,59 @@ def test_bf16_runs_where_the_cpu_has_it_and_agrees_with_a_separate_fp32_recogniz
         assert (actual * expected).sum(axis=1).min() >= 0.99
     else:  # the fallback is plain fp32 (logged)
         assert difference <= 1e-5
+
+
+def _aged_copy(directory, target):
+    """A copy of an export whose files were last modified an hour ago (older than the digest cache's racy window)."""
+    import os
+    import shutil
+    import time
+
+    shutil.copytree(directory, target)
+    hour_ago = time.time_ns() - 3600 * 10**9
+    for path in target.iterdir():
+        os.utime(path, ns=(hour_ago, hour_ago))
+    return target
+
+
+def test_a_changed_export_file_is_refused_by_name_and_verdicts_are_cached(exported_model, tmp_path, monkeypatch):
+    from faceid.errors import InputError
+    from faceid.export import exporter
+
+    hashed = []
+    real_sha256 = exporter.sha256_file
+    monkeypatch.setattr(exporter, "sha256_file", lambda path: hashed.append(path.name) or real_sha256(path))
+    good = _aged_copy(exported_model[0], tmp_path / "good")
+    Recognizer(good, backend="python")
+    assert sorted(hashed) == ["inference.pdiparams", "inference.pdmodel"]  # the files it loads, once each
+    Recognizer(good, backend="python")
+    Recognizer(good, backend="python", device="cpu", threads=2)
+    assert len(hashed) == 2  # unchanged files (same path, size, mtime): nothing hashed again
+    bad = _aged_copy(exported_model[0], tmp_path / "bad")
+    params = bad / "inference.pdiparams"
+    data = bytearray(params.read_bytes())
+    data[1000:1400] = bytes(b ^ 0xFF for b in data[1000:1400])  # the issue's 400 flipped bytes
+    params.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="does not match the SHA-256") as caught:
+        Recognizer(bad, backend="python")
+    assert caught.value.path == str(params)
+    with pytest.raises(InputError, match="does not match"):  # a failed verdict is never cached as good
+        Recognizer(bad, backend="python")
+
+
+@pytest.mark.parametrize("device", ["GPU", "cuda", "gpu:", "gpu:-1", "cpu:0", "gpu0", ""])
+def test_device_accepts_only_cpu_gpu_and_gpu_n(exported_model, device: str) -> None:
+    from faceid.errors import InputError
+
+    with pytest.raises(InputError, match=r"'cpu', 'gpu' or 'gpu:<id>'"):
+        Recognizer(exported_model[0], device=device)
+
+
+def test_a_gpu_that_paddle_cannot_use_is_an_error_not_a_silent_cpu_fallback(exported_model) -> None:
+    from faceid.errors import FaceidError
+
+    has_gpu = paddle.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
+    devices = ["gpu:99"] if has_gpu else ["gpu", "gpu:0", "gpu:1"]
+    for device in devices:
+        with pytest.raises(FaceidError, match=r"built without CUDA|sees \d+ GPU"):
+            Recognizer(exported_model[0], device=device)

@@ -22,8 +22,14 @@ def register(groups: argparse._SubParsersAction) -> None:
     convert.add_argument("--image_path", required=True, help="folder of images")
     convert.add_argument("--bin_path", required=True, help="folder of .bin files")
     convert.add_argument("--mode", choices=["image2bin", "bin2image"], default="image2bin")
-    convert.add_argument("--label_file", default=None, help="also rewrite this label.txt for the new suffix")
-    convert.add_argument("--output_label_file", default=None, help="where to write it (default: in place)")
+    convert.add_argument(
+        "--label_file", default=None, help="also write a label.txt listing the converted files (this one is only read)"
+    )
+    convert.add_argument(
+        "--output_label_file",
+        default=None,
+        help="where to write it (default: label.txt in the output folder, which must not exist yet)",
+    )
     convert.set_defaults(handler=_convert)
 
     from_rec = commands.add_parser("from-rec", help="MXNet train.rec/train.idx -> images + label.txt")
@@ -57,17 +63,22 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from faceid.data import convert
+    from pathlib import Path
 
-    if args.mode == "image2bin":
-        written = convert.image_to_bin(args.image_path, args.bin_path)
-        suffix = ".bin"
-    else:
-        written = convert.bin_to_image(args.bin_path, args.image_path)
-        suffix = None
+    from faceid.data import convert
+    from faceid.errors import UsageError
+
+    source, output = (args.image_path, args.bin_path) if args.mode == "image2bin" else (args.bin_path, args.image_path)
+    label_target = Path(args.output_label_file or Path(output) / "label.txt")
+    if args.label_file and not args.output_label_file and label_target.exists():
+        raise UsageError("a label file is already there; --output_label_file chooses where to write", label_target)
+    if args.label_file and label_target.exists() and label_target.samefile(args.label_file):
+        raise UsageError("--output_label_file is the input label file, which is never modified", label_target)
+    write = convert.image_to_bin if args.mode == "image2bin" else convert.bin_to_image
+    written = write(source, output)
     if args.label_file:
-        target = args.output_label_file or args.label_file
-        convert.rewrite_label_file(args.label_file, target, suffix or ".jpg")
+        convert.relocate_label_file(args.label_file, label_target, source, written)
+        print(f"label file: {label_target}")
     print(f"converted {len(written)} files")
     return 0
 

@@ -52,11 +52,14 @@ def _embed_fn(args: argparse.Namespace):
         return paddle_embed_fn(model), str(source)
     if not args.model:
         raise ValueError("give --model EXPORT_DIR (or --network NAME --checkpoint DIR)")
+    from faceid.export import verify_export_files
     from faceid.infer import PaddlePredictor, find_program
     from faceid.pipeline.recognizer import _resolve_model_dir
 
     directory = _resolve_model_dir(args.model)
-    predictor = PaddlePredictor(*find_program(directory), threads=args.threads)
+    files = find_program(directory)
+    verify_export_files(directory, *files)
+    predictor = PaddlePredictor(*files, threads=args.threads)
     return predictor.run, str(directory)
 
 

@@ -49,21 +49,43 @@ def register(groups: argparse._SubParsersAction) -> None:
     parser.add_argument("--gpus", default=None, help="launch one process per listed GPU (e.g. 0,1,2,3)")
     parser.add_argument("--nproc_per_node", type=int, default=0, help="launch N processes on this machine")
     hints = get_type_hints(TrainConfig)
+    special = {
+        "resume": {
+            "type": _resume_arg,
+            "metavar": "0|1|PATH",
+            "help": "0: a new run; 1: continue from the newest "
+            "checkpoint under --output; PATH: continue from that checkpoint folder (default 0)",
+        },
+        "overwrite": {
+            "help": "start a new run in an --output that holds one: remove that run's checkpoints and "
+            "training.log first (default: refuse)"
+        },
+    }
     for item in fields(TrainConfig):
         kind = hints[item.name]
         metavar = "N" if kind is int else "X" if kind is float else "LIST" if "tuple" in str(kind) else None
         extra = {"nargs": "?", "const": "true", "metavar": "BOOL"} if kind is bool else {"metavar": metavar}
+        extra = {"help": f"(default from the preset: {item.default!r})", **extra, **special.get(item.name, {})}
         parser.add_argument(
             f"--{item.name}",
             *_FLAG_ALIASES.get(item.name, []),
             dest=item.name,
             default=None,
-            help=f"(default from the preset: {item.default!r})",
             **extra,
         )
     for flag, reason in _IGNORED_FLAGS.items():
         parser.add_argument(flag, dest=f"ignored_{flag[2:]}", default=None, help=f"ignored: {reason}")
     parser.set_defaults(handler=_train)
+
+
+def _resume_arg(text: str) -> str:
+    """``--resume`` at the command line: 0, 1 (or true/false, yes/no) or an existing checkpoint folder."""
+    from faceid.train.config import parse_resume
+
+    value = parse_resume(text)
+    if value not in ("0", "1") and not os.path.isdir(value):
+        raise argparse.ArgumentTypeError(f"expected 0, 1 or a checkpoint folder; {value!r} is not a folder")
+    return value
 
 
 def _config_from_args(args: argparse.Namespace):

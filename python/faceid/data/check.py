@@ -53,7 +53,8 @@ class CheckReport:
         return lines
 
 
-def _label_problems(labels: np.ndarray, label_path: Path) -> list[Problem]:
+def label_problems(labels: np.ndarray, label_path: str | os.PathLike[str]) -> list[Problem]:
+    """The label ids in ``0..max`` that no image uses, as one ``label`` problem (none when contiguous)."""
     present = np.zeros(int(labels.max()) + 1, dtype=bool)
     present[labels] = True
     missing = np.flatnonzero(~present)
@@ -93,7 +94,7 @@ def check_dataset(
     report.label_min, report.label_max = int(labels.min()), int(labels.max())
     report.class_counts = np.bincount(labels)
     report.num_classes = int((report.class_counts > 0).sum())
-    report.problems.extend(_label_problems(labels, label_path))
+    report.problems.extend(label_problems(labels, label_path))
 
     reader = NativeBatchReader([root / e.path for e in entries], num_threads=num_threads)
     out = np.empty((batch_size, 3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)

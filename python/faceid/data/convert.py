@@ -16,6 +16,7 @@ from faceid.data.images import sniff_format
 from faceid.data.kvbin import read_kv_file, write_kv_file
 from faceid.data.label_file import LabelEntry, read_label_file, write_label_file
 from faceid.data.recordio import RecordIOReader, image_record_keys, iter_image_records
+from faceid.errors import InputError
 from faceid.io.atomic import atomic_write, atomic_write_bytes
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "bin_to_image",
     "image_to_bin",
     "rec_to_images",
+    "relocate_label_file",
     "rewrite_label_file",
     "sniff_image_format",
 ]
@@ -119,6 +121,42 @@ def rewrite_label_file(
     return entries
 
 
+def relocate_label_file(
+    src_label: str | os.PathLike[str],
+    dst_label: str | os.PathLike[str],
+    source_dir: str | os.PathLike[str],
+    converted: Iterable[str | os.PathLike[str]],
+) -> list[LabelEntry]:
+    """Write ``dst_label`` listing, for each entry of ``src_label``, the file converted from it; return the entries.
+
+    Paths in ``src_label`` are relative to its folder; ``converted`` are the files written from ``source_dir``
+    (one per input stem, as :func:`image_to_bin` / :func:`bin_to_image` name them). The new paths are relative
+    to ``dst_label``'s folder. ``src_label`` is only read, and may not be ``dst_label``. An entry whose image was
+    not converted is an :class:`~faceid.errors.InputError` naming ``src_label`` (nothing is written then).
+    """
+    src_label, dst_label = Path(src_label), Path(dst_label)
+    if dst_label.exists() and os.path.samefile(src_label, dst_label):
+        raise InputError("the new label file would replace the input label file; choose another place", dst_label)
+    by_stem = {Path(p).stem: Path(p).resolve() for p in converted}
+    source_dir, dst_dir = Path(source_dir).resolve(), dst_label.parent.resolve()
+    entries, unmatched = [], []
+    for entry in read_label_file(src_label):
+        image = (src_label.parent / entry.path).resolve()
+        target = by_stem.get(image.stem) if image.parent == source_dir else None
+        if target is None:
+            unmatched.append(entry.path)
+            continue
+        entries.append(LabelEntry(Path(os.path.relpath(target, dst_dir)).as_posix(), entry.label))
+    if unmatched:
+        raise InputError(
+            f"{len(unmatched)} entries list images that were not converted from {source_dir} "
+            f"(first: {unmatched[0]})",
+            src_label,
+        )
+    write_label_file(dst_label, entries)
+    return entries
+
+
 # --- RecordIO -> image folder -------------------------------------------------------------------------
 
 
@@ -179,7 +217,7 @@ def _copy_verification_sets(root: Path, out: Path) -> list[Path]:
     copied = []
     for name in VERIFICATION_SET_NAMES:
         source = root / name
-        if source.is_file():
+        if source.is_file() and not ((out / name).exists() and os.path.samefile(source, out / name)):
             with open(source, "rb") as src, atomic_write(out / name, "wb") as dst:
                 shutil.copyfileobj(src, dst)
             copied.append(out / name)

@@ -12,15 +12,30 @@ from typing import Any
 
 import numpy as np
 
-from faceid.eval.metrics import VerificationResult
+from faceid.eval.metrics import FAR_TARGET, VerificationResult
 from faceid.eval.verification import EmbedFn, evaluate_verification_set
 from faceid.io.atomic import atomic_write_bytes
 
-__all__ = ["FARS", "TargetReport", "draw_roc", "evaluate_target", "roc_curve", "tar_at_far", "write_report"]
+__all__ = [
+    "FARS",
+    "TargetReport",
+    "draw_roc",
+    "evaluate_target",
+    "far_is_measurable",
+    "roc_curve",
+    "tar_at_far",
+    "write_report",
+]
 
 logger = logging.getLogger(__name__)
 
 FARS = (1e-1, 1e-2, 1e-3, 1e-4)
+
+
+def far_is_measurable(num_impostor_pairs: int, far: float) -> bool:
+    """One rule for every rate reported at a false-accept rate (``tar_at_far`` and ``val_at_far_1e-3``): it is
+    measured only when the set has at least ``1 / far`` impostor pairs, else reported as ``None``."""
+    return num_impostor_pairs >= round(1 / far)
 
 
 @dataclass
@@ -38,6 +53,7 @@ class TargetReport:
 
     def to_json(self) -> dict[str, Any]:
         r = self.result
+        val_measurable = far_is_measurable(int((~self.issame).sum()), FAR_TARGET) and self.issame.any()
         return {
             "target": self.name,
             "num_pairs": int(r.num_pairs),
@@ -47,7 +63,7 @@ class TargetReport:
             "fold_accuracies": [float(a) for a in r.fold_accuracies],
             "best_threshold_distance": float(np.mean(r.thresholds)),
             "best_threshold_cosine": float(np.mean(r.cosine_thresholds)),
-            "val_at_far_1e-3": float(r.val),
+            "val_at_far_1e-3": float(r.val) if val_measurable else None,
             "tar_at_far": self.tar_at_far,
         }
 
@@ -56,7 +72,7 @@ def tar_at_far(distances: np.ndarray, issame: np.ndarray, fars: tuple[float, ...
     """True-accept rate at each false-accept rate over all pairs (``dist < thr`` accepts).
 
     The threshold is the largest one whose FAR does not exceed the target. A FAR needs at least ``1 / far``
-    impostor pairs to be measured; smaller sets give ``None`` for it.
+    impostor pairs to be measured (:func:`far_is_measurable`); smaller sets give ``None`` for it.
     """
     distances, issame = np.asarray(distances, dtype=np.float64), np.asarray(issame, dtype=bool)
     impostor = np.sort(distances[~issame])
@@ -64,7 +80,7 @@ def tar_at_far(distances: np.ndarray, issame: np.ndarray, fars: tuple[float, ...
     out: dict[str, float | None] = {}
     for far in fars:
         key = f"{far:.0e}"
-        if len(impostor) < round(1 / far) or len(genuine) == 0:
+        if not far_is_measurable(len(impostor), far) or len(genuine) == 0:
             out[key] = None
             continue
         allowed = int(np.floor(far * len(impostor)))  # impostors that may fall below the threshold

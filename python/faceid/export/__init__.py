@@ -1,5 +1,11 @@
 """Export trained backbones for Paddle Inference and ONNX."""
 
-from faceid.export.exporter import ExportResult, export_model, load_checkpoint_backbone, read_export_meta
+from faceid.export.exporter import (
+    ExportResult,
+    export_model,
+    load_checkpoint_backbone,
+    read_export_meta,
+    verify_export_files,
+)
 
-__all__ = ["ExportResult", "export_model", "load_checkpoint_backbone", "read_export_meta"]
+__all__ = ["ExportResult", "export_model", "load_checkpoint_backbone", "read_export_meta", "verify_export_files"]

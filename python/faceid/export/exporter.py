@@ -12,15 +12,18 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
+import shutil
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import paddle
 
+from faceid.errors import InputError
 from faceid.export.onednn_bf16 import BF16_PREFIX, save_bf16_program
 from faceid.export.program import save_program
-from faceid.io.atomic import atomic_write_bytes
+from faceid.io.atomic import atomic_write_bytes, make_staging_dir, replace_dir
 from faceid.io.hashing import sha256_file
 
 __all__ = [
@@ -30,6 +33,7 @@ __all__ = [
     "export_model",
     "load_checkpoint_backbone",
     "read_export_meta",
+    "verify_export_files",
 ]
 
 logger = logging.getLogger(__name__)
@@ -37,6 +41,13 @@ logger = logging.getLogger(__name__)
 INPUT_MEAN = (127.5, 127.5, 127.5)
 INPUT_STD = (127.5, 127.5, 127.5)
 META_FILE = "faceid.json"
+
+# (real path, size, mtime_ns) -> SHA-256 of a file already hashed: a repeat load hashes nothing. A file
+# modified within _RACY_NS of its hashing is not remembered (as git's "racily clean" rule): file system
+# timestamps are coarse, so a change in that window could keep the same mtime.
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+_RACY_NS = 2_000_000_000
+_DIGESTS_LOCK = threading.Lock()
 
 
 class ExportResult(dict):
@@ -94,6 +105,43 @@ def _export_onnx(output: Path) -> Path:
     return target
 
 
+def _check_replaceable(output: Path) -> None:
+    """An existing ``output`` may be replaced only when it is a faceid export or an empty folder."""
+    if not output.exists():
+        return
+    if not output.is_dir():
+        raise InputError("the export folder is a file; choose a folder", output)
+    if (output / META_FILE).is_file() or not any(output.iterdir()):
+        return
+    raise InputError(
+        f"the export folder holds files but is not a faceid export (no {META_FILE}); it is left as it is: "
+        "choose a new or empty folder",
+        output,
+    )
+
+
+def _write_files(model: paddle.nn.Layer, staging: Path, *, onnx: bool) -> dict[str, Path]:
+    """Every file of an export (but ``faceid.json``) into ``staging``, by kind."""
+    build = staging / ".build"
+    _save_programs(model, build)
+    moves = {
+        "pdmodel": ("inference.pdmodel", build / "legacy" / "inference.pdmodel"),
+        "json": ("inference.json", build / "pir" / "inference.json"),
+        "pdiparams": ("inference.pdiparams", build / "pir" / "inference.pdiparams"),
+    }
+    if save_bf16_program(model, build / "bf16" / "inference"):
+        moves["onednn_bf16_json"] = (f"{BF16_PREFIX}.json", build / "bf16" / "inference.json")
+        moves["onednn_bf16_pdiparams"] = (f"{BF16_PREFIX}.pdiparams", build / "bf16" / "inference.pdiparams")
+    files = {}
+    for kind, (name, src) in moves.items():
+        os.replace(src, staging / name)
+        files[kind] = staging / name
+    shutil.rmtree(build)
+    if onnx:
+        files["onnx"] = _export_onnx(staging)
+    return files
+
+
 def export_model(
     model: paddle.nn.Layer,
     output: str | os.PathLike[str],
@@ -103,29 +151,24 @@ def export_model(
     source: str = "",
     onnx: bool = False,
 ) -> ExportResult:
-    """Write ``model`` (put in eval mode) as Paddle Inference files (+ ONNX) and ``faceid.json`` into ``output``."""
+    """Write ``model`` (put in eval mode) as Paddle Inference files (+ ONNX) and ``faceid.json`` into ``output``.
+
+    The export is written into a staging folder beside ``output`` and swapped into place whole, so ``output``
+    holds exactly one export (no file of an older one) and a failed export leaves it as it was. An existing
+    ``output`` that is neither a faceid export nor empty is refused (:class:`~faceid.errors.InputError`).
+    """
     output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
+    _check_replaceable(output)
     model.eval()
-    with tempfile.TemporaryDirectory(dir=output, prefix=".export-") as tmp:
-        staging = Path(tmp)
-        _save_programs(model, staging)
-        moves = {
-            "pdmodel": ("inference.pdmodel", staging / "legacy" / "inference.pdmodel"),
-            "json": ("inference.json", staging / "pir" / "inference.json"),
-            "pdiparams": ("inference.pdiparams", staging / "pir" / "inference.pdiparams"),
-        }
-        if save_bf16_program(model, staging / "bf16" / "inference"):
-            moves["onednn_bf16_json"] = (f"{BF16_PREFIX}.json", staging / "bf16" / "inference.json")
-            moves["onednn_bf16_pdiparams"] = (f"{BF16_PREFIX}.pdiparams", staging / "bf16" / "inference.pdiparams")
-        result = ExportResult()
-        for kind, (name, src) in moves.items():
-            os.replace(src, output / name)
-            result[kind] = output / name
-    if onnx:
-        result["onnx"] = _export_onnx(output)
-    meta = _meta(network, embedding_size, source, result)
-    atomic_write_bytes(output / META_FILE, (json.dumps(meta, indent=1) + "\n").encode())
+    staging = make_staging_dir(output)
+    try:
+        files = _write_files(model, staging, onnx=onnx)
+        meta = _meta(network, embedding_size, source, files)
+        atomic_write_bytes(staging / META_FILE, (json.dumps(meta, indent=1) + "\n").encode())
+        replace_dir(staging, output)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    result = ExportResult({kind: output / path.name for kind, path in files.items()})
     result["meta"] = output / META_FILE
     logger.info("exported %s to %s", network, output)
     return result
@@ -158,4 +201,48 @@ def read_export_meta(directory: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(directory) / META_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{directory}: not a faceid export (no {META_FILE}); run faceid export first")
-    return json.loads(path.read_text())
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InputError(f"unreadable export description ({error})", path) from None
+    if not isinstance(meta, dict):
+        raise InputError("unreadable export description (not a JSON object)", path)
+    return meta
+
+
+def _digest(path: Path) -> str:
+    """SHA-256 of ``path``, remembered by (path, size, mtime_ns) so an unchanged file is hashed once."""
+    info = path.stat()
+    key = (os.path.realpath(path), info.st_size, info.st_mtime_ns)
+    with _DIGESTS_LOCK:
+        known = _DIGESTS.get(key)
+    if known is None:
+        started = time.time_ns()
+        known = sha256_file(path)
+        if started - info.st_mtime_ns > _RACY_NS:
+            with _DIGESTS_LOCK:
+                _DIGESTS[key] = known
+    return known
+
+
+def verify_export_files(directory: str | os.PathLike[str], *paths: str | os.PathLike[str]) -> None:
+    """Check ``paths`` (files of the export ``directory``) against the SHA-256s its ``faceid.json`` records.
+
+    A file that was changed or damaged after the export raises :class:`~faceid.errors.InputError` naming it.
+    Verdicts are cached by (path, size, mtime_ns): verifying an unchanged export again reads no file. A file
+    that ``faceid.json`` does not list (an export written before digests were recorded) is not checked.
+    """
+    recorded = {entry["name"]: entry["sha256"] for entry in read_export_meta(directory).get("files", {}).values()}
+    for path in map(Path, paths):
+        expected = recorded.get(path.name)
+        if expected is None:
+            logger.debug("%s: no SHA-256 in %s; not verified", path, META_FILE)
+            continue
+        if not path.is_file():
+            raise InputError(f"export file missing (listed in {META_FILE})", path)
+        if _digest(path) != expected:
+            raise InputError(
+                f"export file does not match the SHA-256 in {META_FILE} (changed or damaged since the export; "
+                "export again)",
+                path,
+            )

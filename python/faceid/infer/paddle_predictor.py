@@ -4,14 +4,45 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["PaddlePredictor", "find_program"]
+__all__ = ["PaddlePredictor", "check_device", "find_program"]
 
 logger = logging.getLogger(__name__)
+
+
+def check_device(device: str) -> str:
+    """``device`` if Paddle can run on it: ``cpu``, ``gpu`` or ``gpu:<id>``.
+
+    Another spelling is an :class:`~faceid.errors.InputError` listing the valid forms; a GPU with a CPU-only
+    Paddle, with no visible device or with an id past the last one is a :class:`~faceid.errors.FaceidError`
+    (never a silent fallback to the CPU).
+    """
+    from faceid.errors import FaceidError, InputError
+
+    match = re.fullmatch(r"cpu|gpu(?::(\d+))?", device) if isinstance(device, str) else None
+    if match is None:
+        raise InputError(f"device must be 'cpu', 'gpu' or 'gpu:<id>' (e.g. gpu:0), got {device!r}")
+    if device == "cpu":
+        return device
+    import paddle
+
+    if not paddle.is_compiled_with_cuda():
+        raise FaceidError(
+            f"device={device!r}, but this Paddle ({paddle.__version__}) is built without CUDA: use device='cpu' "
+            "or install the paddlepaddle-gpu build"
+        )
+    count = paddle.device.cuda.device_count()
+    gpu = int(match.group(1) or 0)
+    if gpu >= count:
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        where = f" (CUDA_VISIBLE_DEVICES={visible!r})" if visible is not None else ""
+        raise FaceidError(f"device={device!r}, but Paddle sees {count} GPU(s){where}")
+    return device
 
 
 def find_program(directory: str | os.PathLike[str], prefer: str = "pdmodel") -> tuple[Path, Path]:
@@ -47,6 +78,7 @@ class PaddlePredictor:
             raise ValueError(f"precision must be fp32, bf16 or fp16, got {precision!r}")
         if threads < 1:
             raise ValueError(f"threads must be at least 1, got {threads}")
+        device = check_device(device)
         for path in (program, params):
             if not Path(path).is_file():
                 raise FileNotFoundError(f"model file not found: {path}")

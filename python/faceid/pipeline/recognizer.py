@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from faceid.embeddings import l2_normalize
-from faceid.export.exporter import read_export_meta
+from faceid.export.exporter import read_export_meta, verify_export_files
 from faceid.export.onednn_bf16 import BF16_PREFIX
-from faceid.infer.paddle_predictor import PaddlePredictor, find_program
+from faceid.infer.paddle_predictor import PaddlePredictor, check_device, find_program
 from faceid.ops.image import hwc_to_chw, warp_faces
 
 __all__ = ["Recognizer"]
@@ -50,7 +50,9 @@ def _check_color(color: str) -> None:
 class Recognizer:
     """Embeddings from an export folder written by ``faceid export`` (or a pretrained model's name).
 
-    ``device``: ``cpu`` or ``gpu[:id]``; ``threads``: CPU math threads per predictor; ``precision``:
+    ``device``: ``cpu``, ``gpu`` or ``gpu:<id>`` (a GPU that Paddle cannot use is an error, never a silent
+    fallback to the CPU); the model files are checked against the SHA-256s in ``faceid.json`` (once per file
+    version: the verdict is cached by path, size and mtime); ``threads``: CPU math threads per predictor; ``precision``:
     ``fp32``, ``bf16`` (CPU, oneDNN) or ``fp16`` (GPU); ``backend``: ``auto`` (native when usable),
     ``native`` (error when not usable) or ``python``; ``model_source``: offline folder of pretrained source
     files (default ``$FACEID_MODEL_SOURCE``) when ``model`` is a pretrained model's name.
@@ -71,6 +73,7 @@ class Recognizer:
             raise ValueError(f"backend must be auto, native or python, got {backend!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
+        device = check_device(device)
         self.model_dir = _resolve_model_dir(model, model_source)
         self.meta: dict[str, Any] = read_export_meta(self.model_dir)
         self.embedding_size = int(self.meta["embedding_size"])
@@ -78,6 +81,7 @@ class Recognizer:
         self.std = tuple(self.meta["input"]["std"])
         self.batch_size = batch_size
         self.program, self.params = find_program(self.model_dir, prefer="pdmodel" if device == "cpu" else "json")
+        verify_export_files(self.model_dir, self.program, self.params)
         self.precision = "fp32" if precision == "bf16" else precision
         self._python = PaddlePredictor(
             self.program, self.params, device=device, threads=threads, precision=self.precision
@@ -101,6 +105,7 @@ class Recognizer:
         variant = (self.model_dir / f"{BF16_PREFIX}.json", self.model_dir / f"{BF16_PREFIX}.pdiparams")
         if variant[0].is_file() and variant[1].is_file():
             candidates.append(variant)
+        verify_export_files(self.model_dir, *(path for pair in candidates for path in pair))
         worst = []
         for program, params in candidates:
             candidate = PaddlePredictor(program, params, device=device, threads=threads, precision="bf16")

@@ -22,11 +22,27 @@ from typing import Any
 import numpy as np
 import paddle
 
+from faceid.errors import InputError
 from faceid.heads.collectives import World
 from faceid.heads.partial_fc import PartialFC
-from faceid.models.weights import latest_checkpoint, list_checkpoints, load_backbone, load_npz, read_meta
+from faceid.io.atomic import replace_dir
+from faceid.models.weights import (
+    DamagedCheckpointError,
+    latest_checkpoint,
+    list_checkpoints,
+    load_backbone,
+    load_npz,
+    read_meta,
+)
 
-__all__ = ["TrainState", "import_v1_classifier", "latest_checkpoint", "load_checkpoint", "save_checkpoint"]
+__all__ = [
+    "DamagedCheckpointError",
+    "TrainState",
+    "import_v1_classifier",
+    "latest_checkpoint",
+    "load_checkpoint",
+    "save_checkpoint",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -110,24 +126,15 @@ def save_checkpoint(
         (staging / "meta.json").write_text(json.dumps(record, indent=1, sort_keys=True))
     _barrier(world)
     if world.rank == 0:
-        _swap_into_place(staging, final)
+        replace_dir(staging, final)
         logger.info("Save model to %s.", final)
         _prune(root, keep)
     _barrier(world)
     return final
 
 
-def _swap_into_place(staging: Path, final: Path) -> None:
-    old = final.with_name(f".old-{final.name}")
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        final.rename(old)
-    staging.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def _prune(root: Path, keep: int) -> None:
-    for _, path in list_checkpoints(root)[:-keep]:
+    for _, path in list_checkpoints(root, damaged=[])[:-keep]:  # damaged ones are left for the user to see
         shutil.rmtree(path)
         logger.info("Remove checkpoint %s.", path)
 
@@ -149,7 +156,7 @@ def load_classifier(path: str | os.PathLike[str], head: PartialFC) -> None:
     path = Path(path)
     shards = sorted(path.glob("classifier_rank*.npz"))
     if not shards:
-        raise FileNotFoundError(f"{path}: no classifier_rank*.npz")
+        raise DamagedCheckpointError("checkpoint has no classifier_rank*.npz", path)
     lo, hi = head.class_start, head.class_start + head.num_local
     weight = np.empty((head.embedding_size, head.num_local), dtype=np.float32)
     velocity = np.empty_like(weight)
@@ -186,7 +193,7 @@ def load_checkpoint(
     meta = read_meta(path)
     for key, value in expect.items():
         if meta.get(key) != value:
-            raise ValueError(f"{path}: checkpoint has {key}={meta.get(key)!r}, this run has {value!r}")
+            raise InputError(f"checkpoint has {key}={meta.get(key)!r}, this run has {value!r}", path)
     load_backbone(path, model)
     _load_optimizer(path, model, optimizer)
     load_classifier(path, head)

@@ -12,7 +12,22 @@ import math
 from dataclasses import dataclass, fields, replace
 from typing import Any, get_type_hints
 
-__all__ = ["ALIASES", "PRESETS", "TrainConfig", "apply_overrides", "load_preset", "parse_value"]
+__all__ = ["ALIASES", "PRESETS", "TrainConfig", "apply_overrides", "load_preset", "parse_resume", "parse_value"]
+
+_NO = ("", "0", "false", "f", "no", "n")
+_YES = ("1", "true", "t", "yes", "y")
+
+
+def parse_resume(text: str) -> str:
+    """``--resume``: ``"0"`` (start a new run), ``"1"`` (continue from the newest checkpoint under ``--output``)
+    or a checkpoint folder. The boolean spellings (true/false/yes/no) map to ``"1"``/``"0"``; anything else
+    is a path, returned as given."""
+    lowered = str(text).strip().lower()
+    if lowered in _NO:
+        return "0"
+    if lowered in _YES:
+        return "1"
+    return str(text)
 
 
 @dataclass(frozen=True)
@@ -70,10 +85,12 @@ class TrainConfig:
     logdir: str = "./log"
     # checkpoints
     output: str = "./MS1M_v3_arcface"
-    resume: str = "0"
+    resume: str = "0"  # "0" new run, "1" newest checkpoint under output, else a checkpoint folder (parse_resume)
+    overwrite: bool = False  # a new run may remove the run already in output (its checkpoints and training.log)
     max_num_last_checkpoint: int = 3
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "resume", parse_resume(self.resume))
         checks = [
             (self.batch_size > 0, f"batch_size must be positive, got {self.batch_size}"),
             (self.embedding_size > 0, f"embedding_size must be positive, got {self.embedding_size}"),
@@ -88,6 +105,7 @@ class TrainConfig:
             (self.train_num > 0 and self.warmup_num >= 0, "train_num must be positive and warmup_num >= 0"),
             (self.max_steps >= 0 and self.num_classes >= 0, "max_steps and num_classes must be >= 0"),
             (self.max_num_last_checkpoint >= 1, "max_num_last_checkpoint must be at least 1"),
+            (not (self.overwrite and self.resume != "0"), "overwrite starts a new run; it cannot go with resume"),
             (math.isfinite(self.lr) and self.lr > 0, f"lr must be positive, got {self.lr}"),
         ]
         for ok, message in checks:
@@ -163,9 +181,9 @@ def load_preset(name: str) -> TrainConfig:
 
 def _str2bool(text: str) -> bool:
     lowered = text.strip().lower()
-    if lowered in ("true", "t", "1", "yes", "y"):
+    if lowered in _YES:
         return True
-    if lowered in ("false", "f", "0", "no", "n"):
+    if lowered in _NO[1:]:
         return False
     raise ValueError(f"expected a boolean (true/false/1/0), got {text!r}")
 

@@ -19,12 +19,20 @@ import numpy as np
 import paddle
 
 from faceid.data import FaceDataset, FaceLoader
+from faceid.errors import InputError
 from faceid.heads import PartialFC, World
 from faceid.models import create_model
-from faceid.train.checkpoint import TrainState, latest_checkpoint, load_checkpoint, save_checkpoint
+from faceid.train.checkpoint import (
+    DamagedCheckpointError,
+    TrainState,
+    list_checkpoints,
+    load_checkpoint,
+    save_checkpoint,
+)
 from faceid.train.config import TrainConfig
 from faceid.train.distributed import all_reduce_gradients, broadcast_parameters, init_distributed, select_device
-from faceid.train.log import ScalarWriter, SpeedMeter, setup_training_log
+from faceid.train.log import ScalarWriter, SpeedMeter, close_training_log, setup_training_log
+from faceid.train.output import check_output
 from faceid.train.schedule import StepPlan, learning_rate, plan_steps
 from faceid.train.validation import Validator
 
@@ -67,10 +75,24 @@ class _Run:
 
 def _dataset(config: TrainConfig) -> FaceDataset:
     if config.synthetic:
-        return FaceDataset.synthetic_set(SYNTHETIC_NUM_IMAGES, config.num_classes or 93431, seed=config.seed)
-    dataset = FaceDataset.from_folder(config.data_dir, config.resolved_label_file, config.num_classes or None)
+        dataset = FaceDataset.synthetic_set(SYNTHETIC_NUM_IMAGES, config.num_classes or 93431, seed=config.seed)
+        logger.info("num_classes: %d (synthetic data, %s)", dataset.num_classes, _class_source(config))
+        return dataset
+    from faceid.data.check import label_problems
+
+    label_path = config.resolved_label_file
+    dataset = FaceDataset.from_folder(config.data_dir, label_path, config.num_classes or None)
     logger.info("read label file finished, total num: %d", len(dataset))
+    logger.info("num_classes: %d (%s)", dataset.num_classes, _class_source(config))
+    for problem in label_problems(dataset.labels, label_path):
+        logger.warning("%s (the classifier still has a centre for every id up to the largest)", problem.line())
     return dataset
+
+
+def _class_source(config: TrainConfig) -> str:
+    if config.num_classes:
+        return "from --num_classes"
+    return "the default" if config.synthetic else "from the labels: largest label + 1"
 
 
 def _amp(config: TrainConfig, device: str) -> tuple[bool, paddle.amp.GradScaler | None]:
@@ -103,7 +125,10 @@ def _log_args(config: TrainConfig, world: World) -> None:
 
 def _build(config: TrainConfig, model: paddle.nn.Layer | None) -> _Run:
     world = init_distributed()
+    removed = check_output(config, world.rank)
     setup_training_log(config.output, world.rank)
+    if removed:
+        logger.warning("--overwrite: removed the previous run in %s: %s", config.output, ", ".join(map(str, removed)))
     _log_args(config, world)
     device = select_device()
     paddle.seed(config.seed)
@@ -163,7 +188,7 @@ def _build(config: TrainConfig, model: paddle.nn.Layer | None) -> _Run:
         root=Path(config.output) / config.network,
         validator=validator,
         writer=ScalarWriter(config.logdir, world.rank),
-        meter=SpeedMeter(config.batch_size * world.size, plan.total_steps),
+        meter=SpeedMeter(config.batch_size * world.size, _stop_step(config, plan)),
     )
     _maybe_resume(run, num_classes=dataset.num_classes)
     return run
@@ -176,16 +201,21 @@ def _model_kwargs(config: TrainConfig) -> dict[str, Any]:
     return kwargs
 
 
+def _stop_step(config: TrainConfig, plan: StepPlan) -> int:
+    return min(plan.total_steps, config.max_steps or plan.total_steps)
+
+
 def _maybe_resume(run: _Run, *, num_classes: int) -> None:
-    choice = run.config.resume.strip()
-    if choice.lower() in ("", "0", "false", "f", "no"):
-        return
-    path = latest_checkpoint(run.root) if choice.lower() in ("1", "true", "t", "yes") else Path(choice)
-    if path is None:
-        logger.warning("--resume: no checkpoint under %s yet; starting from scratch", run.root)
+    if run.config.resume == "0":
         return
     expect = {"network": run.config.network, "embedding_size": run.config.embedding_size, "num_classes": num_classes}
-    run.state = load_checkpoint(path, model=run.model, head=run.head, optimizer=run.optimizer, expect=expect)
+    if run.config.resume != "1":
+        path = Path(run.config.resume)
+        run.state = load_checkpoint(path, model=run.model, head=run.head, optimizer=run.optimizer, expect=expect)
+    else:
+        path = _resume_newest_good(run, expect)
+        if path is None:
+            return
     run.validator.highest.update(run.state.highest)
     logger.info(
         "resume from %s at global step %d (epoch %d, batch %d)",
@@ -194,6 +224,27 @@ def _maybe_resume(run: _Run, *, num_classes: int) -> None:
         run.state.epoch,
         run.state.step_in_epoch,
     )
+
+
+def _resume_newest_good(run: _Run, expect: dict[str, Any]) -> Path | None:
+    """Load the newest checkpoint under the run's root that reads whole; each damaged one is skipped with one
+    warning naming its file. None (a new run) when there is no checkpoint; an error when none is readable."""
+    damaged: list[DamagedCheckpointError] = []
+    candidates = list_checkpoints(run.root, damaged)
+    for error in damaged:
+        logger.warning("--resume: skipping a damaged checkpoint: %s", error)
+    for _, path in reversed(candidates):
+        try:
+            run.state = load_checkpoint(path, model=run.model, head=run.head, optimizer=run.optimizer, expect=expect)
+            return path
+        except DamagedCheckpointError as error:
+            damaged.append(error)
+            logger.warning("--resume: skipping a damaged checkpoint: %s; trying the one before", error)
+    if damaged:
+        files = ", ".join(str(e.path) for e in damaged)
+        raise InputError(f"--resume 1: no readable checkpoint (damaged: {files})", run.root)
+    logger.warning("--resume: no checkpoint under %s yet; starting from scratch", run.root)
+    return None
 
 
 def _step_seed(seed: int, step: int, rank: int) -> int:
@@ -273,7 +324,7 @@ def _save(run: _Run, epoch: int) -> Path:
 
 def _loop(run: _Run) -> Path | None:
     state, plan = run.state, run.plan
-    stop_at = min(plan.total_steps, run.config.max_steps or plan.total_steps)
+    stop_at = _stop_step(run.config, plan)
     checkpoint = None
     validated_at_end = run.config.do_validation_while_train and stop_at % run.config.val_interval == 0
     while state.global_step < stop_at and state.epoch < plan.total_epoch:
@@ -300,9 +351,14 @@ def train(config: TrainConfig, model: paddle.nn.Layer | None = None) -> TrainRes
     ``model``: a backbone to train instead of ``create_model(config.network)`` (a custom architecture; its
     checkpoints are still filed under ``config.network``).
     """
-    run = _build(config, model)
+    try:
+        run = _build(config, model)
+    except BaseException:
+        close_training_log()
+        raise
     try:
         checkpoint = _loop(run)
     finally:
         run.writer.close()
+        close_training_log()
     return TrainResult(run.state, run.last_loss, checkpoint, dict(run.validator.last))

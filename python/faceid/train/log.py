@@ -8,33 +8,47 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ScalarWriter", "SpeedMeter", "setup_training_log"]
+__all__ = ["ScalarWriter", "SpeedMeter", "close_training_log", "setup_training_log"]
 
 LOG_FORMAT = "Training: %(asctime)s - %(message)s"
 _HANDLER_TAG = "_faceid_training_handler"
 
 
+def _tagged(handler: logging.Handler, fmt: str, level: int = logging.NOTSET) -> logging.Handler:
+    handler.setFormatter(logging.Formatter(fmt))
+    handler.setLevel(level)
+    setattr(handler, _HANDLER_TAG, True)
+    return handler
+
+
 def setup_training_log(output: str | Path, rank: int) -> logging.Logger:
-    """Send ``faceid.train`` records to stdout and ``<output>/training.log`` (rank 0; other ranks: warnings)."""
-    logger = logging.getLogger("faceid.train")
-    for handler in [h for h in logger.handlers if getattr(h, _HANDLER_TAG, False)]:
-        logger.removeHandler(handler)
-        handler.close()
+    """Send ``faceid.train`` records to stdout and ``<output>/training.log`` (rank 0; other ranks: warnings).
+
+    On rank 0 the warnings of the rest of faceid (a skipped corrupt sample, a missing validation target) are
+    written to ``training.log`` too (they still reach the console through the root logger).
+    """
+    close_training_log()
+    logger, library = logging.getLogger("faceid.train"), logging.getLogger("faceid")
     logger.setLevel(logging.INFO if rank == 0 else logging.WARNING)
     logger.propagate = False
-    if rank == 0:
-        Path(output).mkdir(parents=True, exist_ok=True)
-        handlers: list[logging.Handler] = [
-            logging.FileHandler(Path(output) / "training.log"),
-            logging.StreamHandler(sys.stdout),
-        ]
-    else:
-        handlers = [logging.StreamHandler(sys.stderr)]
-    for handler in handlers:
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
-        setattr(handler, _HANDLER_TAG, True)
-        logger.addHandler(handler)
+    if rank != 0:
+        logger.addHandler(_tagged(logging.StreamHandler(sys.stderr), LOG_FORMAT))
+        return logger
+    Path(output).mkdir(parents=True, exist_ok=True)
+    log_file = Path(output) / "training.log"
+    logger.addHandler(_tagged(logging.FileHandler(log_file), LOG_FORMAT))
+    logger.addHandler(_tagged(logging.StreamHandler(sys.stdout), LOG_FORMAT))
+    warning_format = "Training: %(asctime)s - %(levelname)s %(name)s: %(message)s"
+    library.addHandler(_tagged(logging.FileHandler(log_file), warning_format, logging.WARNING))
     return logger
+
+
+def close_training_log() -> None:
+    """Detach and close the handlers :func:`setup_training_log` added (the end of a run)."""
+    for owner in (logging.getLogger("faceid.train"), logging.getLogger("faceid")):
+        for handler in [h for h in owner.handlers if getattr(h, _HANDLER_TAG, False)]:
+            owner.removeHandler(handler)
+            handler.close()
 
 
 class SpeedMeter:

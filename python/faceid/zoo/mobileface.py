@@ -16,8 +16,6 @@ import functools
 import json
 import logging
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -300,9 +298,9 @@ def convert_mobileface_v2(
 ) -> Path:
     """Convert MobileFace V2 and export it with :func:`faceid.export.export_model`; returns the export folder.
 
-    ``output`` defaults to ``faceid.zoo.cache_dir() / "mobileface_v2"``. A new folder is written under a
-    temporary name and renamed into place, so a crash never leaves a half-written export that looks complete;
-    an existing ``output`` is overwritten in place.
+    ``output`` defaults to ``faceid.zoo.cache_dir() / "mobileface_v2"``. The export is written under a
+    temporary name and renamed into place (replacing an older one whole), so a crash never leaves a
+    half-written export that looks complete.
     """
     from faceid.export import export_model
 
@@ -311,20 +309,12 @@ def convert_mobileface_v2(
     model = build_mobileface_v2(source)
     origin = f"{name}: MobileFace Identification V2 (MXNet, MIT) converted by faceid.zoo.mobileface"
     kwargs = {"network": name, "embedding_size": get_record(name).extra["embedding_size"], "source": origin}
-    if target.exists():
+    try:  # written beside the target and swapped into place whole (see export_model)
         export_model(model, target, **kwargs)
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
-    try:
-        export_model(model, staging, **kwargs)
-        os.rename(staging, target)
     except OSError:
         if not (target / "faceid.json").is_file():
             raise
         logger.info("%s appeared while converting (another process); keeping it", target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     logger.info("converted %s into %s", name, target)
     return target
 
