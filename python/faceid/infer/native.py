@@ -23,7 +23,7 @@ from faceid import _C
 from faceid.infer.paddle_predictor import PaddlePredictor
 from faceid.ops.image import TRAIN_MEAN, TRAIN_STD, hwc_to_chw
 
-__all__ = ["NativeEmbedder", "load_native_predictor", "native_status"]
+__all__ = ["NativeEmbedder", "load_native_predictor", "native_status", "pinned_paddle", "pinned_paddle_installed"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,22 @@ def _same_commit(a: str, b: str) -> bool:
     # Either may be abbreviated; a common prefix of at least 7 hex digits is the same commit.
     n = min(len(a), len(b))
     return n >= 7 and a[:n] == b[:n]
+
+
+def pinned_paddle() -> str:
+    """The Paddle build the native loop runs on, e.g. ``"Paddle 3.3.1 (commit 1a2b3c4)"``."""
+    version, commit = _expected_paddle()
+    return f"Paddle {version} (commit {commit[:7]})"
+
+
+def pinned_paddle_installed() -> bool:
+    """Whether the importable Paddle is exactly the build the native loop was written against. Imports Paddle."""
+    try:
+        import paddle
+    except ImportError:
+        return False
+    version, commit = _expected_paddle()
+    return paddle.version.full_version == version and _same_commit(paddle.version.commit, commit)
 
 
 def _libpaddle_path() -> str:
