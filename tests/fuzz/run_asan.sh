@@ -14,9 +14,10 @@ rm -f build/asan-pkg/faceid/_C*.so && cp build/asan/_C*.so build/asan-pkg/faceid
 # libstdc++ must be preloaded with libasan so that exceptions work; Paddle itself has an
 # alloc/dealloc mismatch at exit, which is not ours.
 export LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libstdc++.so)"
+mkdir -p build/fuzz-artifacts  # crash-*/leak-* inputs land here, never in the working tree
 export ASAN_OPTIONS=detect_leaks=0:alloc_dealloc_mismatch=0 PYTHONPATH=build/asan-pkg
 for target in kvbin jpeg recordio unpickler; do
   python tests/fuzz/fuzz_targets.py "$target" "build/asan-corpus/$target" "-runs=$runs" -max_len=4096 \
-    -timeout=10 -rss_limit_mb=4096 -artifact_prefix=build/ 2>&1 | tail -n 1
+    -timeout=10 -rss_limit_mb=4096 -artifact_prefix=build/fuzz-artifacts/ 2>&1 | tail -n 1
 done
 python -m pytest tests/ops tests/data/test_batch_reader.py tests/data/test_loader.py -q -p no:cacheprovider
