@@ -117,6 +117,8 @@ void write_row(const uint8_t* row, int y, int width, size_t plane, bool flip, bo
     first = 16 * (width / 16);
     avx2::write_blocks(row, width, width / 16, flip, src_is_bgr, norm, type, r, g, b);
   }
+#else
+  static_cast<void>(type);  // only the vector kernel needs the output type
 #endif
   if (flip) {
     if (src_is_bgr) return write_row_t<T, true, true>(row, first, width, norm, r, g, b);
@@ -137,6 +139,8 @@ void write_planar_row(const uint8_t* const src[3], int y, int width, size_t plan
     first = 16 * (width / 16);
     avx2::write_planar_blocks(src, width, width / 16, flip, norm, type, dst);
   }
+#else
+  static_cast<void>(type);  // only the vector kernel needs the output type
 #endif
   for (int c = 0; c < 3; ++c) {
     T* channel = static_cast<T*>(dst[c]);
