@@ -10,4 +10,3 @@ import faceid
 def test_the_installed_version_is_the_package_version() -> None:
     # pyproject.toml reads the version from faceid/__init__.py (scikit-build-core's regex provider).
     assert importlib.metadata.version("faceid") == faceid.__version__
-

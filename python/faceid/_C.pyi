@@ -33,7 +33,6 @@ def hwc_to_chw(
     std: tuple[float, float, float],
     src_is_bgr: bool,
 ) -> None: ...
-
 def warp_faces(
     image: np.ndarray,
     matrices: np.ndarray,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import pickle
 import struct
 import subprocess
@@ -222,7 +221,11 @@ print(queued, all(p.done() for p in pending), during > 0)
 
 def test_decoder_teardown_drains_its_queue_without_holding_the_gil(face_files: list[Path]) -> None:
     result = subprocess.run(
-        [sys.executable, "-c", _TEARDOWN_SCRIPT, str(face_files[0])], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", _TEARDOWN_SCRIPT, str(face_files[0])],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     # Work was still queued when the decoder went away, all of it was finished, and another Python thread ran

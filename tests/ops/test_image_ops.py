@@ -229,6 +229,9 @@ def _kernel_outputs(inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
+_JPEG_420 = [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420]
+
+
 def test_force_scalar_runs_the_scalar_paths_with_identical_results(tmp_path: Path) -> None:
     # FACEID_FORCE_SCALAR=1 is read once at import, so the scalar run is a second process.
     rng = np.random.default_rng(11)
@@ -238,7 +241,7 @@ def test_force_scalar_runs_the_scalar_paths_with_identical_results(tmp_path: Pat
         "flips": np.array([0, 1, 1, 0], np.uint8),
         "photo": photo,
         "maps": _maps(),
-        "jpeg": cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420])[1],
+        "jpeg": cv2.imencode(".jpg", photo, _JPEG_420)[1],
     }
     np.savez(tmp_path / "in.npz", **inputs)
     env = {**os.environ, "FACEID_FORCE_SCALAR": "1"}

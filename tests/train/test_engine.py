@@ -11,7 +11,6 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
-import paddle
 import pytest
 
 from faceid.cli.main import main

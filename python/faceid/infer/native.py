@@ -173,9 +173,9 @@ def load_native_predictor(
     None (with one warning logged) when the native loop is not usable here or when its output on a fixed
     random batch of ``input_size`` (H, W) faces differs from the Python predictor's by more than
     ``SELF_TEST_TOLERANCE``. ``reference``: the Python predictor to compare with, configured the same way
-    (built here when not given). ``max_predictors``: the most predictors (copies of the weights) that concurrent
-    callers get, :func:`default_max_predictors` when None. Bad arguments raise ValueError; a model that the Python predictor cannot run
-    either raises RuntimeError.
+    (built here when not given). ``max_predictors``: the most predictors (copies of the weights) that
+    concurrent callers get, :func:`default_max_predictors` when None. Bad arguments raise ValueError; a model
+    that the Python predictor cannot run either raises RuntimeError.
     """
     model_file, params_file = Path(model_file), Path(params_file)
     _check_arguments(model_file, params_file, threads, precision, onednn)
