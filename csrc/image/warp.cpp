@@ -5,7 +5,6 @@
 #include <cstddef>
 
 #include "common/check.h"
-
 #include "common/simd.h"
 #ifdef FACEID_HAVE_X86_SIMD
 #include "image/warp_avx2.h"
