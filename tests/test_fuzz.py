@@ -19,6 +19,7 @@ HARNESS = Path(__file__).with_name("fuzz") / "fuzz_targets.py"
 RUNS = 20_000
 
 
+@pytest.mark.slow
 @pytest.mark.fuzz
 @pytest.mark.parametrize("target", ["kvbin", "jpeg", "recordio", "unpickler"])
 def test_fuzz_target_finds_nothing(target: str, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "bindings/array_utils.h"
 #include "common/check.h"
 #include "detect/blazeface.h"
 
@@ -17,18 +18,12 @@ namespace py = pybind11;
 namespace faceid {
 namespace {
 
+using bindings::shape_of;
 using FloatArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
-
-std::string shape_str(const py::array& a) {
-  std::string s = "(";
-  for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
-  return s + (a.ndim() == 1 ? ",)" : ")");
-}
 
 // A float32 array as C-contiguous (copied only when it is not); any other dtype is an error.
 FloatArray as_float32(const py::array& a, const char* name) {
-  FACEID_CHECK_ARG(a.dtype().is(py::dtype::of<float>()), name, ": expected dtype float32, got ",
-                   py::str(a.dtype()).cast<std::string>());
+  bindings::check_dtype<float>(a, name, "float32");
   return FloatArray::ensure(a);
 }
 
@@ -45,25 +40,18 @@ void check_unit(double value, const char* name) {
 // Checks raw (A, 4 + 2K) and anchors (A, 2); returns K.
 size_t check_regressors(const py::array& raw, const py::array& anchors, int input_size) {
   FACEID_CHECK_ARG(raw.ndim() == 2 && raw.shape(1) >= 4 && raw.shape(1) % 2 == 0,
-                   "raw: expected shape (A, 4 + 2K), got ", shape_str(raw));
+                   "raw: expected shape (A, 4 + 2K), got ", shape_of(raw));
   FACEID_CHECK_ARG(anchors.ndim() == 2 && anchors.shape(1) == 2 && anchors.shape(0) == raw.shape(0),
-                   "anchors: expected shape (", raw.shape(0), ", 2) to match raw (A, 4 + 2K) ", shape_str(raw),
-                   ", got ", shape_str(anchors));
+                   "anchors: expected shape (", raw.shape(0), ", 2) to match raw (A, 4 + 2K) ", shape_of(raw),
+                   ", got ", shape_of(anchors));
   FACEID_CHECK_ARG(input_size > 0, "input_size: expected a positive size, got ", input_size);
   return static_cast<size_t>(raw.shape(1) - 4) / 2;
 }
 
-// Row-major float32 array of `shape` that owns `values` without copying them.
-py::array_t<float> owned(std::vector<float>&& values, std::vector<py::ssize_t> shape) {
-  auto* data = new std::vector<float>(std::move(values));
-  py::capsule free_data(data, [](void* p) { delete static_cast<std::vector<float>*>(p); });
-  return py::array_t<float>(shape, data->data(), free_data);
-}
-
 py::tuple as_tuple(detect::Detections&& found, size_t num_keypoints) {
   const auto n = static_cast<py::ssize_t>(found.size()), k = static_cast<py::ssize_t>(num_keypoints);
-  return py::make_tuple(owned(std::move(found.boxes), {n, 4}), owned(std::move(found.scores), {n}),
-                        owned(std::move(found.keypoints), {n, k, 2}));
+  return py::make_tuple(bindings::owned_array(std::move(found.boxes), {n, 4}), bindings::owned_array(std::move(found.scores), {n}),
+                        bindings::owned_array(std::move(found.keypoints), {n, k, 2}));
 }
 
 py::tuple decode_blazeface(const py::array& raw_in, const py::array& anchors_in, int input_size) {
@@ -86,8 +74,8 @@ py::tuple blazeface_candidates(const py::array& raw_in, const py::array& logits_
   const py::ssize_t count = raw_in.shape(0);
   FACEID_CHECK_ARG((logits_in.ndim() == 1 && logits_in.shape(0) == count) ||
                        (logits_in.ndim() == 2 && logits_in.shape(0) == count && logits_in.shape(1) == 1),
-                   "logits: expected shape (", count, ", 1) or (", count, ",) to match raw ", shape_str(raw_in),
-                   ", got ", shape_str(logits_in));
+                   "logits: expected shape (", count, ", 1) or (", count, ",) to match raw ", shape_of(raw_in),
+                   ", got ", shape_of(logits_in));
   check_unit(score_threshold, "score_threshold");
   FACEID_CHECK_ARG(score_clip > 0, "score_clip: expected a positive value, got ", score_clip);
   FloatArray raw = as_float32(raw_in, "raw"), logits = as_float32(logits_in, "logits");
@@ -105,13 +93,13 @@ py::tuple blazeface_candidates(const py::array& raw_in, const py::array& logits_
 py::tuple weighted_nms(const py::array& boxes_in, const py::array& scores_in, const py::array& keypoints_in,
                        double iou_threshold) {
   FACEID_CHECK_ARG(boxes_in.ndim() == 2 && boxes_in.shape(1) == 4, "boxes: expected shape (N, 4), got ",
-                   shape_str(boxes_in));
+                   shape_of(boxes_in));
   const py::ssize_t n = boxes_in.shape(0);
   FACEID_CHECK_ARG(scores_in.ndim() == 1 && scores_in.shape(0) == n, "scores: expected shape (", n,
-                   ",) to match boxes ", shape_str(boxes_in), ", got ", shape_str(scores_in));
+                   ",) to match boxes ", shape_of(boxes_in), ", got ", shape_of(scores_in));
   FACEID_CHECK_ARG(keypoints_in.ndim() == 3 && keypoints_in.shape(0) == n && keypoints_in.shape(2) == 2,
-                   "keypoints: expected shape (", n, ", K, 2) to match boxes ", shape_str(boxes_in), ", got ",
-                   shape_str(keypoints_in));
+                   "keypoints: expected shape (", n, ", K, 2) to match boxes ", shape_of(boxes_in), ", got ",
+                   shape_of(keypoints_in));
   check_unit(iou_threshold, "iou_threshold");
   FloatArray boxes = as_float32(boxes_in, "boxes"), scores = as_float32(scores_in, "scores");
   FloatArray keypoints = as_float32(keypoints_in, "keypoints");

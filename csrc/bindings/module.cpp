@@ -1,4 +1,6 @@
-// The only file that knows about Python: argument checks, GIL handling, exception translation.
+// The module itself and the Python face of csrc/image and csrc/cuda (decode, preprocess, warp, the batch
+// decoder): argument checks, GIL handling, exception translation. infer_bindings.cpp and detect_bindings.cpp
+// add the other native ops; bindings/ is the only folder that includes pybind11.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -6,20 +8,24 @@
 #include <jpeglib.h>
 
 #include <array>
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "bindings/array_utils.h"
 #include "common/check.h"
+#include "common/simd.h"
+#include "common/thread_pool.h"
 #include "cuda/cuda_ops.h"
 #include "image/batch_decoder.h"
 #include "image/jpeg_decode.h"
 #include "image/warp.h"
-#include "image/kvbin.h"
+#include "formats/kvbin.h"
 #include "image/preprocess.h"
-#include "image/preprocess_avx2.h"
 
 namespace py = pybind11;
 using faceid::ArgumentError;
@@ -28,15 +34,12 @@ namespace faceid { void register_detect_bindings(py::module_& m); }  // detect_b
 
 namespace {
 
-using Triple = std::array<float, 3>;
-
-std::string shape_of(const py::array& a) {
-  std::string s = "(";
-  for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
-  return s + (a.ndim() == 1 ? ",)" : ")");
-}
-
-std::string dtype_of(const py::array& a) { return py::str(a.dtype()).cast<std::string>(); }
+using faceid::bindings::check_c_contiguous;
+using faceid::bindings::check_dtype;
+using faceid::bindings::check_std;
+using faceid::bindings::dtype_of;
+using faceid::bindings::shape_of;
+using faceid::bindings::Triple;
 
 faceid::OutType out_type_of(const py::array& out, const char* name) {
   if (out.dtype().is(py::dtype::of<float>())) return faceid::OutType::kFloat32;
@@ -49,7 +52,7 @@ faceid::OutType out_type_of(const py::array& out, const char* name) {
 void check_batch_buffer(const py::array& out, const char* name) {
   FACEID_CHECK_ARG(out.ndim() == 4 && out.shape(1) == 3, name, ": expected shape (N, 3, H, W), got ",
                    shape_of(out));
-  FACEID_CHECK_ARG(out.flags() & py::array::c_style, name, ": expected a C-contiguous array");
+  check_c_contiguous(out, name);
   FACEID_CHECK_ARG(out.writeable(), name, ": expected a writable array");
 }
 
@@ -68,10 +71,6 @@ std::vector<uint8_t> as_flips(const py::array& a, size_t n, const char* name) {
                    ": expected a bool or integer array, got ", dtype_of(a));
   auto cast = py::array_t<uint8_t, py::array::c_style | py::array::forcecast>::ensure(a);
   return std::vector<uint8_t>(cast.data(), cast.data() + cast.size());
-}
-
-void check_std(const Triple& std) {
-  for (float s : std) FACEID_CHECK_ARG(s != 0.0f, "std: expected non-zero values, got ", s);
 }
 
 // Bytes-like argument as a view (bytes, bytearray, memoryview or a uint8 numpy array).
@@ -153,8 +152,8 @@ py::bytes parse_pickled_bytes(const py::buffer& data) {
 void hwc_to_chw(const py::array& src, const py::array& flips, py::array& out, Triple mean, Triple std,
                 bool src_is_bgr) {
   FACEID_CHECK_ARG(src.ndim() == 4 && src.shape(3) == 3, "src: expected shape (N, H, W, 3), got ", shape_of(src));
-  FACEID_CHECK_ARG(src.dtype().is(py::dtype::of<uint8_t>()), "src: expected dtype uint8, got ", dtype_of(src));
-  FACEID_CHECK_ARG(src.flags() & py::array::c_style, "src: expected a C-contiguous array");
+  check_dtype<uint8_t>(src, "src", "uint8");
+  check_c_contiguous(src, "src");
   check_batch_buffer(out, "out");
   FACEID_CHECK_ARG(out.shape(0) == src.shape(0) && out.shape(2) == src.shape(1) && out.shape(3) == src.shape(2),
                    "out: expected shape (", src.shape(0), ", 3, ", src.shape(1), ", ", src.shape(2), "), got ",
@@ -179,34 +178,26 @@ py::array_t<float> warp_faces(const py::array& image, const py::array& matrices,
                               bool src_is_bgr) {
   FACEID_CHECK_ARG(image.ndim() == 3 && image.shape(2) == 3, "image: expected shape (H, W, 3), got ",
                    shape_of(image));
-  FACEID_CHECK_ARG(image.dtype().is(py::dtype::of<uint8_t>()), "image: expected dtype uint8, got ", dtype_of(image));
-  FACEID_CHECK_ARG(image.flags() & py::array::c_style, "image: expected a C-contiguous array");
+  check_dtype<uint8_t>(image, "image", "uint8");
+  check_c_contiguous(image, "image");
   FACEID_CHECK_ARG(image.shape(0) > 0 && image.shape(1) > 0, "image: expected a non-empty image, got ",
                    shape_of(image));
   FACEID_CHECK_ARG(matrices.ndim() == 3 && matrices.shape(1) == 2 && matrices.shape(2) == 3,
                    "matrices: expected shape (N, 2, 3), got ", shape_of(matrices));
-  FACEID_CHECK_ARG(matrices.dtype().is(py::dtype::of<double>()), "matrices: expected dtype float64, got ",
-                   dtype_of(matrices));
-  FACEID_CHECK_ARG(matrices.flags() & py::array::c_style, "matrices: expected a C-contiguous array");
+  check_dtype<double>(matrices, "matrices", "float64");
+  check_c_contiguous(matrices, "matrices");
   FACEID_CHECK_ARG(size >= 1 && size <= 4096, "size: expected 1..4096, got ", size);
   check_std(std);
   const size_t n = static_cast<size_t>(matrices.shape(0));
   const auto* forward = static_cast<const double*>(matrices.data());
   // The maps given are source -> output (as for cv2.warpAffine); sampling needs their inverses.
-  std::vector<double> inverse(6 * n);
+  std::vector<std::array<double, 6>> inverse(n);
   for (size_t i = 0; i < n; ++i) {
-    const double* m = forward + 6 * i;
-    for (int j = 0; j < 6; ++j)
-      FACEID_CHECK_ARG(std::isfinite(m[j]), "matrices[", i, "]: expected finite values, got ", m[j]);
-    const double det = m[0] * m[4] - m[1] * m[3];
-    FACEID_CHECK_ARG(std::abs(det) > 1e-12, "matrices[", i, "]: expected an invertible map, determinant is ", det);
-    double* inv = inverse.data() + 6 * i;
-    inv[0] = m[4] / det;
-    inv[1] = -m[1] / det;
-    inv[3] = -m[3] / det;
-    inv[4] = m[0] / det;
-    inv[2] = -(inv[0] * m[2] + inv[1] * m[5]);
-    inv[5] = -(inv[3] * m[2] + inv[4] * m[5]);
+    try {
+      inverse[i] = faceid::invert_affine(forward + 6 * i);
+    } catch (const ArgumentError& e) {
+      throw ArgumentError(faceid::concat("matrices[", i, "]: ", e.what()));
+    }
   }
   py::array_t<float> out({static_cast<py::ssize_t>(n), py::ssize_t{3}, py::ssize_t{size}, py::ssize_t{size}});
   faceid::WarpOptions options;
@@ -219,7 +210,7 @@ py::array_t<float> warp_faces(const py::array& image, const py::array& matrices,
   const size_t stride = 3 * static_cast<size_t>(size) * size;
   py::gil_scoped_release release;
   for (size_t i = 0; i < n; ++i)
-    faceid::warp_affine_chw(pixels, h, w, inverse.data() + 6 * i, size, size, options, dst + i * stride);
+    faceid::warp_affine_chw(pixels, h, w, inverse[i].data(), size, size, options, dst + i * stride);
   return out;
 }
 
@@ -231,7 +222,7 @@ class PendingBatch {
     py::gil_scoped_release release;
     job_.reset();  // ~DecodeJob waits for the workers
   }
-  // [(slot, code, message)] for every sample that is not OK; code 1 = not a JPEG, 2 = error.
+  // [(slot, DecodeStatus, message)] for every sample that is not OK.
   py::list wait() {
     {
       py::gil_scoped_release release;
@@ -239,8 +230,8 @@ class PendingBatch {
     }
     py::list failures;
     for (size_t i = 0; i < job_->size(); ++i) {
-      if (job_->code(i) != faceid::SampleCode::kOk)
-        failures.append(py::make_tuple(i, static_cast<int>(job_->code(i)), job_->message(i)));
+      if (job_->code(i) != faceid::DecodeStatus::kOk)
+        failures.append(py::make_tuple(i, job_->code(i), job_->message(i)));
     }
     return failures;
   }
@@ -255,7 +246,16 @@ class PendingBatch {
 class PyBatchDecoder {
  public:
   PyBatchDecoder(std::vector<std::string> paths, int num_threads, Triple mean, Triple std)
-      : decoder_(std::move(paths), check_threads(num_threads), make_norm(mean, std)) {}
+      : decoder_(std::make_unique<faceid::BatchDecoder>(std::move(paths), check_threads(num_threads),
+                                                        make_norm(mean, std))) {}
+  // The pool finishes the batches still queued before it stops: wait for that without the GIL (an item may
+  // wait on another Python thread, e.g. one feeding a pipe it reads).
+  ~PyBatchDecoder() {
+    py::gil_scoped_release release;
+    decoder_.reset();
+  }
+  PyBatchDecoder(const PyBatchDecoder&) = delete;
+  PyBatchDecoder& operator=(const PyBatchDecoder&) = delete;
 
   std::unique_ptr<PendingBatch> submit(const py::array& indices, const py::array& flips, py::array out) {
     std::vector<int64_t> idx = as_indices(indices, "indices");
@@ -268,15 +268,15 @@ class PyBatchDecoder {
     std::shared_ptr<faceid::DecodeJob> job;
     {
       py::gil_scoped_release release;  // with 0 threads the work runs here
-      job = decoder_.submit(std::move(idx), std::move(flip), target);
+      job = decoder_->submit(std::move(idx), std::move(flip), target);
     }
     return std::make_unique<PendingBatch>(std::move(job), std::move(out));
   }
-  size_t size() const { return decoder_.num_samples(); }
-  int num_threads() const { return decoder_.num_threads(); }
+  size_t size() const { return decoder_->num_samples(); }
+  int num_threads() const { return decoder_->num_threads(); }
   const std::string& path(size_t i) const {
-    FACEID_CHECK_ARG(i < decoder_.num_samples(), "index ", i, " out of range [0, ", decoder_.num_samples(), ")");
-    return decoder_.path(i);
+    FACEID_CHECK_ARG(i < decoder_->num_samples(), "index ", i, " out of range [0, ", decoder_->num_samples(), ")");
+    return decoder_->path(i);
   }
 
  private:
@@ -288,14 +288,30 @@ class PyBatchDecoder {
     check_std(std);
     return faceid::Normalizer(mean, std);
   }
-  faceid::BatchDecoder decoder_;
+  std::unique_ptr<faceid::BatchDecoder> decoder_;
 };
+
+// Test hook: `count` items on a pool of `num_threads` workers, item `throw_at` throwing std::runtime_error.
+// Returns how many items ran; the item's exception comes back as RuntimeError instead of ending the process.
+size_t debug_thread_pool(int num_threads, size_t count, int64_t throw_at) {
+  FACEID_CHECK_ARG(num_threads >= 0 && num_threads <= 16, "num_threads: expected 0..16, got ", num_threads);
+  std::atomic<size_t> ran{0};
+  py::gil_scoped_release release;
+  faceid::ThreadPool pool(num_threads);
+  std::shared_ptr<faceid::BatchJob> job = pool.submit(count, [&](size_t item) {
+    ran.fetch_add(1);
+    if (static_cast<int64_t>(item) == throw_at)
+      throw std::runtime_error(faceid::concat("item ", item, " failed on purpose"));
+  });
+  job->wait();
+  return ran.load();
+}
 
 py::array_t<float> cuda_flip_normalize(const py::array& src, const py::array& flips, Triple mean, Triple std,
                                        bool src_is_bgr) {
   FACEID_CHECK_ARG(src.ndim() == 4 && src.shape(3) == 3, "src: expected shape (N, H, W, 3), got ", shape_of(src));
-  FACEID_CHECK_ARG(src.dtype().is(py::dtype::of<uint8_t>()), "src: expected dtype uint8, got ", dtype_of(src));
-  FACEID_CHECK_ARG(src.flags() & py::array::c_style, "src: expected a C-contiguous array");
+  check_dtype<uint8_t>(src, "src", "uint8");
+  check_c_contiguous(src, "src");
   check_std(std);
   const int n = static_cast<int>(src.shape(0)), h = static_cast<int>(src.shape(1)), w = static_cast<int>(src.shape(2));
   std::vector<uint8_t> flip = as_flips(flips, static_cast<size_t>(n), "flips");
@@ -314,7 +330,9 @@ py::dict build_info() {
   info["libjpeg_turbo_version"] = LIBJPEG_TURBO_VERSION_NUMBER;
 #endif
   info["cuda"] = faceid::cuda::built_with_cuda();
-  info["avx2_kernels"] = faceid::avx2::supported();
+  info["simd_compiled"] = faceid::simd::kCompiled;  // the AVX2 kernels are in this build (x86-64)
+  info["avx2_kernels"] = faceid::simd::use_avx2();  // ... and run here
+  info["force_scalar"] = faceid::simd::scalar_forced();
   info["compiler"] = std::string(__VERSION__);
   info["sanitizer"] = std::string(FACEID_SANITIZER_NAME);
   return info;
@@ -330,6 +348,9 @@ py::tuple cuda_status() {
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "faceid native kernels (private: use the faceid Python API)";
+  // FACEID_FORCE_SCALAR=1: the scalar paths everywhere (read once, here), to test them on AVX2 machines.
+  const char* force_scalar = std::getenv("FACEID_FORCE_SCALAR");
+  faceid::simd::set_force_scalar(force_scalar != nullptr && std::string(force_scalar) == "1");
   py::register_exception<faceid::DecodeError>(m, "DecodeError", PyExc_ValueError);
 
   m.def("decode_jpeg", &decode_jpeg, py::arg("data"), py::arg("max_pixels") = size_t{1} << 26,
@@ -346,6 +367,11 @@ PYBIND11_MODULE(_C, m) {
         py::arg("std"), py::arg("src_is_bgr"),
         "(H,W,3) uint8 + (N,2,3) float64 source->output affine maps -> (N,3,size,size) float32 RGB, "
         "bilinear, normalised (x - mean) / std, zero outside the image.");
+
+  py::enum_<faceid::DecodeStatus>(m, "DecodeStatus", "What became of one sample of a submitted batch.")
+      .value("OK", faceid::DecodeStatus::kOk)
+      .value("NOT_JPEG", faceid::DecodeStatus::kNotJpeg, "not a JPEG: left to the caller's slow path")
+      .value("ERROR", faceid::DecodeStatus::kError, "unreadable or corrupt; the message says why");
 
   py::class_<PendingBatch>(m, "PendingBatch")
       .def("wait", &PendingBatch::wait)
@@ -365,6 +391,7 @@ PYBIND11_MODULE(_C, m) {
         "GPU version of hwc_to_chw with float32 output (raises when built without CUDA or without a device).");
   m.def("cuda_status", &cuda_status, "(device_count, reason when 0)");
   m.def("build_info", &build_info);
+  m.def("_debug_thread_pool", &debug_thread_pool, py::arg("num_threads"), py::arg("count"), py::arg("throw_at"));
   faceid::register_infer_bindings(m);
   faceid::register_detect_bindings(m);
 }

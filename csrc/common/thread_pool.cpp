@@ -9,6 +9,15 @@ bool BatchJob::claim(size_t* item) {
   return true;
 }
 
+void BatchJob::run(size_t item) noexcept {
+  try {
+    work_(item);
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!error_) error_ = std::current_exception();
+  }
+}
+
 void BatchJob::finish_one() {
   if (finished_.fetch_add(1, std::memory_order_acq_rel) + 1 == count_) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -19,6 +28,7 @@ void BatchJob::finish_one() {
 void BatchJob::wait() {
   std::unique_lock<std::mutex> lock(mutex_);
   cv_.wait(lock, [this] { return done(); });
+  if (error_) std::rethrow_exception(error_);
 }
 
 ThreadPool::ThreadPool(int num_threads) {
@@ -40,7 +50,7 @@ std::shared_ptr<BatchJob> ThreadPool::submit(size_t count, std::function<void(si
   if (workers_.empty() || count == 0) {
     size_t item = 0;
     while (job->claim(&item)) {
-      job->work_(item);
+      job->run(item);
       job->finish_one();
     }
     return job;
@@ -69,7 +79,7 @@ void ThreadPool::worker_loop() {
       if (!queue_.empty() && queue_.front() == job) queue_.pop_front();
       continue;
     }
-    job->work_(item);  // work functions catch their own exceptions
+    job->run(item);  // keeps what the item throws for wait()
     job->finish_one();
   }
 }

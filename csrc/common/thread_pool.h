@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -17,7 +18,8 @@ namespace faceid {
 class BatchJob {
  public:
   BatchJob(size_t count, std::function<void(size_t)> work) : count_(count), work_(std::move(work)) {}
-  // Blocks until every item has run.
+  // Blocks until every item has run; then rethrows the first exception an item threw, if any (the other
+  // items still ran).
   void wait();
   bool done() const { return finished_.load(std::memory_order_acquire) == count_; }
   size_t size() const { return count_; }
@@ -26,6 +28,8 @@ class BatchJob {
   friend class ThreadPool;
   // Claims the next item; returns false when none is left to claim.
   bool claim(size_t* item);
+  // Runs one claimed item, keeping what it throws for wait(): nothing escapes into a worker thread.
+  void run(size_t item) noexcept;
   void finish_one();
 
   const size_t count_;
@@ -33,6 +37,7 @@ class BatchJob {
   std::atomic<size_t> next_{0};
   std::atomic<size_t> finished_{0};
   std::mutex mutex_;
+  std::exception_ptr error_;  // guarded by mutex_: the first exception an item threw
   std::condition_variable cv_;
 };
 
@@ -40,6 +45,8 @@ class ThreadPool {
  public:
   // num_threads == 0: jobs run inline in the submitting thread.
   explicit ThreadPool(int num_threads);
+  // Finishes every queued job, then joins the workers: blocks for as long as that takes (callers that hold
+  // a lock other threads' items need, such as Python's GIL, release it first).
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;

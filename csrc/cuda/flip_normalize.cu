@@ -8,11 +8,6 @@
 namespace faceid::cuda {
 namespace {
 
-struct Params {
-  float mean[3];
-  float inv_std[3];
-};
-
 // One thread per output pixel: reads the 3 channels of (x or its mirror), writes 3 planes.
 __global__ void flip_normalize_kernel(const uint8_t* __restrict__ src, const uint8_t* __restrict__ flips, int n,
                                       int height, int width, int red_index, float mean0, float mean1, float mean2,

@@ -28,7 +28,7 @@ double area(const float* box) {
   return std::max(static_cast<double>(box[2]) - box[0], 0.0) * std::max(static_cast<double>(box[3]) - box[1], 0.0);
 }
 
-// IoU as detect_ops.box_iou: negative widths count as empty, 0 where the union is empty.
+// IoU as faceid.ops.detect.box_iou: negative widths count as empty, 0 where the union is empty.
 double iou(const float* a, const float* b) {
   const double inter_w = std::max(std::min<double>(a[2], b[2]) - std::max<double>(a[0], b[0]), 0.0);
   const double inter_h = std::max(std::min<double>(a[3], b[3]) - std::max<double>(a[1], b[1]), 0.0);

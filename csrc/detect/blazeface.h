@@ -1,6 +1,6 @@
 // BlazeFace post-processing: anchor decoding, sigmoid scoring and MediaPipe's weighted NMS.
 // Plain C++ on raw row-major float32 buffers (no Python here); numpy references live in
-// python/faceid/pipeline/detect_ops.py and every function below matches its reference.
+// python/faceid/ops/detect.py and every function below matches its reference.
 #pragma once
 
 #include <cstddef>

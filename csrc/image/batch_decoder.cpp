@@ -9,7 +9,7 @@
 
 #include "common/check.h"
 #include "image/jpeg_decode.h"
-#include "image/kvbin.h"
+#include "formats/kvbin.h"
 
 namespace faceid {
 namespace {
@@ -88,7 +88,7 @@ std::shared_ptr<DecodeJob> BatchDecoder::submit(std::vector<int64_t> indices, st
   const size_t n = indices.size();
   job->indices_ = std::move(indices);
   job->flips_ = std::move(flips);
-  job->codes_.assign(n, static_cast<uint8_t>(SampleCode::kOk));
+  job->codes_.assign(n, static_cast<uint8_t>(DecodeStatus::kOk));
   job->messages_.assign(n, std::string());
   job->out_ = out;
   DecodeJob* raw = job.get();
@@ -105,13 +105,13 @@ void BatchDecoder::decode_one(DecodeJob* job, size_t slot) const {
     ByteView image{file.data(), file.size()};
     if (has_bin_suffix(path)) image = parse_kv_record(file.data(), file.size(), &converted);
     if (!looks_like_jpeg(image.data, image.size)) {
-      job->codes_[slot] = static_cast<uint8_t>(SampleCode::kUnsupported);
+      job->codes_[slot] = static_cast<uint8_t>(DecodeStatus::kNotJpeg);
       return;
     }
     SlotSink sink(job->out_, slot, job->flips_[slot] != 0, norm_);
     thread_jpeg_decoder().decode(image.data, image.size, &sink);
   } catch (const std::exception& e) {
-    job->codes_[slot] = static_cast<uint8_t>(SampleCode::kError);
+    job->codes_[slot] = static_cast<uint8_t>(DecodeStatus::kError);
     job->messages_[slot] = e.what();
   }
 }

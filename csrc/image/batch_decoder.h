@@ -1,6 +1,6 @@
 // Decodes batches of training images (JPEG files or kv .bin files holding JPEGs) straight into a
 // caller-owned CHW batch buffer, on a pool of worker threads. Samples that are not JPEG are
-// reported back with kUnsupported so the caller can take the slow path for them.
+// reported back with DecodeStatus::kNotJpeg so the caller can take the slow path for them.
 #pragma once
 
 #include <cstdint>
@@ -13,7 +13,8 @@
 
 namespace faceid {
 
-enum class SampleCode : uint8_t { kOk = 0, kUnsupported = 1, kError = 2 };
+// What became of one sample of a batch (exported to Python as faceid._C.DecodeStatus).
+enum class DecodeStatus : uint8_t { kOk = 0, kNotJpeg = 1, kError = 2 };
 
 constexpr size_t kMaxImageFileBytes = size_t{64} << 20;
 
@@ -33,12 +34,16 @@ class DecodeJob {
   DecodeJob& operator=(const DecodeJob&) = delete;
   // Workers write into this job's vectors and the caller's buffer: never let them outlive it.
   ~DecodeJob() {
-    if (job_) job_->wait();
+    if (!job_) return;
+    try {
+      job_->wait();
+    } catch (...) {  // an item's exception: wait() reports it to whoever asks; a destructor must not throw
+    }
   }
   void wait() { job_->wait(); }
   bool done() const { return job_->done(); }
   size_t size() const { return codes_.size(); }
-  SampleCode code(size_t i) const { return static_cast<SampleCode>(codes_[i]); }
+  DecodeStatus code(size_t i) const { return static_cast<DecodeStatus>(codes_[i]); }
   const std::string& message(size_t i) const { return messages_[i]; }
 
  private:

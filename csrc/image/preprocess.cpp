@@ -3,7 +3,10 @@
 #include <cstring>
 #include <vector>
 
+#include "common/simd.h"
+#ifdef FACEID_HAVE_X86_SIMD
 #include "image/preprocess_avx2.h"
+#endif
 
 namespace faceid {
 
@@ -47,7 +50,8 @@ Normalizer::Normalizer(std::array<float, 3> mean_, std::array<float, 3> std_) : 
       f16[c][v] = float_to_half(f32[c][v]);
     }
   }
-  if (!avx2::supported()) return;
+#ifdef FACEID_HAVE_X86_SIMD
+  if (!simd::use_avx2()) return;
   // One row of 256 grey pixels holding every value, pushed through the vector kernel.
   std::vector<uint8_t> row(256 * 3);
   for (int v = 0; v < 256; ++v) row[3 * v] = row[3 * v + 1] = row[3 * v + 2] = static_cast<uint8_t>(v);
@@ -71,6 +75,7 @@ Normalizer::Normalizer(std::array<float, 3> mean_, std::array<float, 3> std_) : 
   vector_ok[static_cast<int>(OutType::kFloat32)] = f32_ok;
   vector_ok[static_cast<int>(OutType::kFloat16)] = f16_ok;
   vector_ok[static_cast<int>(OutType::kUInt8)] = u8_ok;
+#endif
 }
 
 namespace {
@@ -107,10 +112,14 @@ void write_row(const uint8_t* row, int y, int width, size_t plane, bool flip, bo
   T* b = g + plane;
   // Whole blocks of 16 pixels go through the vector kernel when it is exact; the rest stays scalar.
   int first = 0;
+#ifdef FACEID_HAVE_X86_SIMD
   if (norm.vector_ok[static_cast<int>(type)]) {
     first = 16 * (width / 16);
     avx2::write_blocks(row, width, width / 16, flip, src_is_bgr, norm, type, r, g, b);
   }
+#else
+  static_cast<void>(type);  // only the vector kernel needs the output type
+#endif
   if (flip) {
     if (src_is_bgr) return write_row_t<T, true, true>(row, first, width, norm, r, g, b);
     return write_row_t<T, true, false>(row, first, width, norm, r, g, b);
@@ -125,10 +134,14 @@ void write_planar_row(const uint8_t* const src[3], int y, int width, size_t plan
   T* r = out + static_cast<size_t>(y) * width;
   void* const dst[3] = {r, r + plane, r + 2 * plane};
   int first = 0;
+#ifdef FACEID_HAVE_X86_SIMD
   if (norm.vector_ok[static_cast<int>(type)]) {
     first = 16 * (width / 16);
     avx2::write_planar_blocks(src, width, width / 16, flip, norm, type, dst);
   }
+#else
+  static_cast<void>(type);  // only the vector kernel needs the output type
+#endif
   for (int c = 0; c < 3; ++c) {
     T* channel = static_cast<T*>(dst[c]);
     for (int x = first; x < width; ++x) channel[flip ? width - 1 - x : x] = convert<T>(norm, c, src[c][x]);

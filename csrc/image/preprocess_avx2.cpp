@@ -70,11 +70,6 @@ FACEID_AVX2 void store_channel(__m128i v, int channel, const Normalizer& norm, O
 
 }  // namespace
 
-bool supported() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-}
-
 FACEID_AVX2 void write_blocks(const uint8_t* row, int width, int blocks, bool flip, bool src_is_bgr,
                               const Normalizer& norm, OutType type, void* r, void* g, void* b) {
   // Output channel k (R, G, B) reads source byte (k or 2 - k) of each pixel.

@@ -1,5 +1,6 @@
-// AVX2/FMA/F16C version of the row kernel in preprocess.cpp, chosen at run time. Its results must
-// equal the 256-entry tables bit for bit; Normalizer checks that for every input value before use.
+// AVX2/FMA/F16C version of the row kernel in preprocess.cpp, chosen at run time (simd::use_avx2()); built on
+// x86-64 only. Its results must equal the 256-entry tables bit for bit; Normalizer checks that for every
+// input value before use.
 #pragma once
 
 #include <cstdint>
@@ -7,9 +8,6 @@
 #include "image/preprocess.h"
 
 namespace faceid::avx2 {
-
-// The CPU runs AVX2, FMA and F16C.
-bool supported();
 
 // Pixels [0, 16 * blocks) of one interleaved row into the planes r, g, b (each `width` long), flipped
 // (pixel x to width - 1 - x) when `flip`. Float32 is (x - mean) / std computed as a product with an

@@ -1,22 +1,26 @@
 #include "image/warp.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 
-#include "image/preprocess_avx2.h"
+#include "common/check.h"
+#include "common/simd.h"
+#ifdef FACEID_HAVE_X86_SIMD
 #include "image/warp_avx2.h"
+#endif
 
 namespace faceid {
 namespace {
 
 // Channel c of source pixel (x, y), 0 outside the image.
-inline float at(const avx2::WarpRow& s, int x, int y, int c) {
+inline float at(const AffineWarp& s, int x, int y, int c) {
   if (x < 0 || y < 0 || x >= s.width || y >= s.height) return 0.0f;
   return s.src[static_cast<size_t>(y) * s.row_bytes + 3 * static_cast<size_t>(x) + c];
 }
 
 // Bilinear sample near or past the image's edge, where some neighbours are border zeros.
-__attribute__((noinline)) void sample_edge(const avx2::WarpRow& s, double sx, double sy, float value[3]) {
+__attribute__((noinline)) void sample_edge(const AffineWarp& s, double sx, double sy, float value[3]) {
   value[0] = value[1] = value[2] = 0.0f;
   // Outside [-1, size) (or not a number) all four neighbours are zeros. Inside, the shifted coordinate is
   // positive, so truncation is floor.
@@ -31,7 +35,7 @@ __attribute__((noinline)) void sample_edge(const avx2::WarpRow& s, double sx, do
 }
 
 // Bilinear sample with all four neighbours inside the image (the scalar twin of avx2::warp_block8).
-inline void sample_inside(const avx2::WarpRow& s, double sx, double sy, float value[3]) {
+inline void sample_inside(const AffineWarp& s, double sx, double sy, float value[3]) {
   const int x0 = static_cast<int>(sx), y0 = static_cast<int>(sy);  // sx, sy >= 0: truncation is floor
   const float ax = static_cast<float>(sx - x0), ay = static_cast<float>(sy - y0);
   const uint8_t* p = s.src + static_cast<size_t>(y0) * s.row_bytes + 3 * static_cast<size_t>(x0);
@@ -45,19 +49,32 @@ inline void sample_inside(const avx2::WarpRow& s, double sx, double sy, float va
 
 }  // namespace
 
+std::array<double, 6> invert_affine(const double m[6]) {
+  for (int j = 0; j < 6; ++j) FACEID_CHECK_ARG(std::isfinite(m[j]), "expected finite values, got ", m[j]);
+  const double det = m[0] * m[4] - m[1] * m[3];
+  FACEID_CHECK_ARG(std::abs(det) > 1e-12, "expected an invertible map, determinant is ", det);
+  std::array<double, 6> inv{};
+  inv[0] = m[4] / det;
+  inv[1] = -m[1] / det;
+  inv[3] = -m[3] / det;
+  inv[4] = m[0] / det;
+  inv[2] = -(inv[0] * m[2] + inv[1] * m[5]);
+  inv[5] = -(inv[3] * m[2] + inv[4] * m[5]);
+  return inv;
+}
+
 void warp_affine_chw(const uint8_t* src, int height, int width, const double inverse[6], int out_height,
                      int out_width, const WarpOptions& options, float* out) {
-  avx2::WarpRow row{src, height, width, static_cast<size_t>(width) * 3, inverse, {}, {}, {}};
-  // Output plane k (R, G, B) takes sampled channel row.order[k].
-  row.order[0] = options.src_is_bgr ? 2 : 0;
-  row.order[1] = 1;
-  row.order[2] = options.src_is_bgr ? 0 : 2;
+  AffineWarp warp{src, height, width, static_cast<size_t>(width) * 3, inverse, {}, {}, {}};
+  // Output plane k (R, G, B) takes sampled channel warp.order[k].
+  warp.order[0] = options.src_is_bgr ? 2 : 0;
+  warp.order[1] = 1;
+  warp.order[2] = options.src_is_bgr ? 0 : 2;
   for (int k = 0; k < 3; ++k) {
-    row.scale[k] = 1.0f / options.std[k];
-    row.shift[k] = -options.mean[k] * row.scale[k];
+    warp.scale[k] = 1.0f / options.std[k];
+    warp.shift[k] = -options.mean[k] * warp.scale[k];
   }
-  static const bool have_avx2 = avx2::supported();
-  const bool vector = have_avx2 && row.row_bytes * static_cast<size_t>(height) < (size_t{1} << 31);
+  const bool vector = simd::use_avx2() && warp.row_bytes * static_cast<size_t>(height) < (size_t{1} << 31);
   // The interior: x0 + 2 < width, y0 + 1 < height (the AVX2 gathers read a byte past the last neighbour).
   const double x_limit = width - 2.0, y_limit = height - 1.0;
   const size_t plane = static_cast<size_t>(out_height) * out_width;
@@ -66,22 +83,24 @@ void warp_affine_chw(const uint8_t* src, int height, int width, const double inv
     float* g = r + plane;
     float* b = g + plane;
     for (int x = 0; x < out_width;) {
-      if (vector && x + 8 <= out_width && avx2::warp_block8(row, x, y, r, g, b)) {
+#ifdef FACEID_HAVE_X86_SIMD
+      if (vector && x + 8 <= out_width && avx2::warp_block8(warp, x, y, r, g, b)) {
         x += 8;
         continue;
       }
+#endif
       // One group (8 pixels, or what is left) the scalar way.
       for (const int end = vector ? std::min(x + 8, out_width) : out_width; x < end; ++x) {
         const double sx = inverse[0] * x + inverse[1] * y + inverse[2];
         const double sy = inverse[3] * x + inverse[4] * y + inverse[5];
         float value[3];
         if (sx >= 0.0 && sy >= 0.0 && sx < x_limit && sy < y_limit)
-          sample_inside(row, sx, sy, value);
+          sample_inside(warp, sx, sy, value);
         else
-          sample_edge(row, sx, sy, value);
-        r[x] = value[row.order[0]] * row.scale[0] + row.shift[0];
-        g[x] = value[row.order[1]] * row.scale[1] + row.shift[1];
-        b[x] = value[row.order[2]] * row.scale[2] + row.shift[2];
+          sample_edge(warp, sx, sy, value);
+        r[x] = value[warp.order[0]] * warp.scale[0] + warp.shift[0];
+        g[x] = value[warp.order[1]] * warp.scale[1] + warp.shift[1];
+        b[x] = value[warp.order[2]] * warp.scale[2] + warp.shift[2];
       }
     }
   }

@@ -27,12 +27,12 @@ FACEID_AVX2 inline bool inside(__m256d v, double limit) {
 
 }  // namespace
 
-FACEID_AVX2 bool warp_block8(const WarpRow& row, int x0, int y, float* r, float* g, float* b) {
-  const double* m = row.inverse;
+FACEID_AVX2 bool warp_block8(const AffineWarp& warp, int x0, int y, float* r, float* g, float* b) {
+  const double* m = warp.inverse;
   const double x_term = m[1] * y + m[2], y_term = m[4] * y + m[5];
   const __m256d sx_lo = coordinates(m[0], x_term, x0), sx_hi = coordinates(m[0], x_term, x0 + 4);
   const __m256d sy_lo = coordinates(m[3], y_term, x0), sy_hi = coordinates(m[3], y_term, x0 + 4);
-  const double x_limit = row.width - 2.0, y_limit = row.height - 1.0;
+  const double x_limit = warp.width - 2.0, y_limit = warp.height - 1.0;
   if (!(inside(sx_lo, x_limit) && inside(sx_hi, x_limit) && inside(sy_lo, y_limit) && inside(sy_hi, y_limit)))
     return false;
   const __m256d fx_lo = _mm256_floor_pd(sx_lo), fx_hi = _mm256_floor_pd(sx_hi);
@@ -43,23 +43,23 @@ FACEID_AVX2 bool warp_block8(const WarpRow& row, int x0, int y, float* r, float*
                                     _mm256_cvtpd_ps(_mm256_sub_pd(sy_lo, fy_lo)));
   const __m256i xi = _mm256_set_m128i(_mm256_cvttpd_epi32(fx_hi), _mm256_cvttpd_epi32(fx_lo));
   const __m256i yi = _mm256_set_m128i(_mm256_cvttpd_epi32(fy_hi), _mm256_cvttpd_epi32(fy_lo));
-  const int stride = static_cast<int>(row.row_bytes);
+  const int stride = static_cast<int>(warp.row_bytes);
   const __m256i offset = _mm256_add_epi32(_mm256_mullo_epi32(yi, _mm256_set1_epi32(stride)),
                                           _mm256_mullo_epi32(xi, _mm256_set1_epi32(3)));
-  const int* base = reinterpret_cast<const int*>(row.src);
+  const int* base = reinterpret_cast<const int*>(warp.src);
   const __m256i p00 = _mm256_i32gather_epi32(base, offset, 1);
   const __m256i p01 = _mm256_i32gather_epi32(base, _mm256_add_epi32(offset, _mm256_set1_epi32(3)), 1);
   const __m256i p10 = _mm256_i32gather_epi32(base, _mm256_add_epi32(offset, _mm256_set1_epi32(stride)), 1);
   const __m256i p11 = _mm256_i32gather_epi32(base, _mm256_add_epi32(offset, _mm256_set1_epi32(stride + 3)), 1);
   float* planes[3] = {r, g, b};
   for (int k = 0; k < 3; ++k) {
-    const int shift = 8 * row.order[k];
+    const int shift = 8 * warp.order[k];
     const __m256 v00 = channel(p00, shift), v01 = channel(p01, shift);
     const __m256 v10 = channel(p10, shift), v11 = channel(p11, shift);
     const __m256 top = _mm256_add_ps(v00, _mm256_mul_ps(ax, _mm256_sub_ps(v01, v00)));
     const __m256 bottom = _mm256_add_ps(v10, _mm256_mul_ps(ax, _mm256_sub_ps(v11, v10)));
     const __m256 value = _mm256_add_ps(top, _mm256_mul_ps(ay, _mm256_sub_ps(bottom, top)));
-    const __m256 out = _mm256_add_ps(_mm256_mul_ps(value, _mm256_set1_ps(row.scale[k])), _mm256_set1_ps(row.shift[k]));
+    const __m256 out = _mm256_add_ps(_mm256_mul_ps(value, _mm256_set1_ps(warp.scale[k])), _mm256_set1_ps(warp.shift[k]));
     _mm256_storeu_ps(planes[k] + x0, out);
   }
   return true;

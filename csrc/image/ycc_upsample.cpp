@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/simd.h"
+
 namespace faceid {
 namespace {
 
@@ -68,13 +70,33 @@ inline const uint8_t* chroma_row(const YccPlanes& p, const uint8_t* plane, int y
   return out;
 }
 
-// Compiled for AVX2 and for the baseline; the loader picks one for this CPU.
-__attribute__((target_clones("avx2", "default"))) void convert_row(const YccPlanes& p, int y, int16_t* sums,
-                                                                   uint8_t* cb_buf, uint8_t* cr_buf, uint8_t* r,
-                                                                   uint8_t* g, uint8_t* b) {
+// One row of the conversion; compiled twice below, for the baseline and (x86-64 builds) for AVX2.
+__attribute__((always_inline)) inline void convert_row_body(const YccPlanes& p, int y, int16_t* sums,
+                                                            uint8_t* cb_buf, uint8_t* cr_buf, uint8_t* r,
+                                                            uint8_t* g, uint8_t* b) {
   const uint8_t* cb = chroma_row(p, p.cb, y, sums, cb_buf);
   const uint8_t* cr = chroma_row(p, p.cr, y, sums, cr_buf);
   ycc_to_rgb(p.y + static_cast<size_t>(y) * p.y_stride, cb, cr, p.width, r, g, b);
+}
+
+void convert_row_baseline(const YccPlanes& p, int y, int16_t* sums, uint8_t* cb_buf, uint8_t* cr_buf, uint8_t* r,
+                          uint8_t* g, uint8_t* b) {
+  convert_row_body(p, y, sums, cb_buf, cr_buf, r, g, b);
+}
+
+#ifdef FACEID_HAVE_X86_SIMD
+__attribute__((target("avx2"))) void convert_row_avx2(const YccPlanes& p, int y, int16_t* sums, uint8_t* cb_buf,
+                                                      uint8_t* cr_buf, uint8_t* r, uint8_t* g, uint8_t* b) {
+  convert_row_body(p, y, sums, cb_buf, cr_buf, r, g, b);
+}
+#endif
+
+void convert_row(const YccPlanes& p, int y, int16_t* sums, uint8_t* cb_buf, uint8_t* cr_buf, uint8_t* r, uint8_t* g,
+                 uint8_t* b) {
+#ifdef FACEID_HAVE_X86_SIMD
+  if (simd::use_avx2()) return convert_row_avx2(p, y, sums, cb_buf, cr_buf, r, g, b);
+#endif
+  convert_row_baseline(p, y, sums, cb_buf, cr_buf, r, g, b);
 }
 
 }  // namespace

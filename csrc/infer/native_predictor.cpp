@@ -13,6 +13,7 @@ namespace faceid {
 namespace {
 
 constexpr int kMaxThreads = 256;
+constexpr int kMaxPredictors = 256;
 constexpr int kMaxBatch = 1 << 16;
 constexpr int kMaxSide = 1 << 14;
 
@@ -60,8 +61,9 @@ class NativePredictor::Lease {
 };
 
 NativePredictor::NativePredictor(const std::string& libpaddle_path, const std::string& model_file,
-                                 const std::string& params_file, int threads, bool onednn, bool bf16)
-    : settings_(checked({model_file, params_file, threads, onednn, bf16})),
+                                 const std::string& params_file, int threads, bool onednn, bool bf16,
+                                 int max_predictors)
+    : settings_(checked({model_file, params_file, threads, onednn, bf16, max_predictors})),
       api_(paddle::Api::load(libpaddle_path)) {
   std::shared_ptr<paddle::Predictor> first = create_predictor();
   input_name_ = only_name(paddle_call("GetInputNames", [&] { return api_.input_names(first.get()); }), "input");
@@ -83,6 +85,8 @@ NativePredictor::Settings NativePredictor::checked(Settings settings) {
   FACEID_CHECK_ARG(settings.threads >= 1 && settings.threads <= kMaxThreads, "threads: expected 1..", kMaxThreads,
                    ", got ", settings.threads);
   FACEID_CHECK_ARG(settings.onednn || !settings.bf16, "bf16: needs onednn=True");
+  FACEID_CHECK_ARG(settings.max_predictors >= 1 && settings.max_predictors <= kMaxPredictors,
+                   "max_predictors: expected 1..", kMaxPredictors, ", got ", settings.max_predictors);
   return settings;
 }
 
@@ -107,29 +111,60 @@ std::unique_ptr<NativePredictor::Slot> NativePredictor::make_slot(std::shared_pt
 }
 
 NativePredictor::Slot* NativePredictor::acquire() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!idle_.empty()) {
-      Slot* slot = idle_.back();
-      idle_.pop_back();
-      return slot;
-    }
+  std::unique_lock<std::mutex> lock(mutex_);
+  const size_t cap = static_cast<size_t>(settings_.max_predictors);
+  slot_freed_.wait(lock, [&] { return !idle_.empty() || slots_.size() + creating_ < cap; });
+  if (!idle_.empty()) {
+    Slot* slot = idle_.back();
+    idle_.pop_back();
+    return slot;
   }
-  // Every predictor is busy: one more for this caller, made outside the lock.
-  std::unique_ptr<Slot> slot = make_slot(create_predictor());
-  std::lock_guard<std::mutex> lock(mutex_);
+  // Every predictor is busy and the pool may grow: one more for this caller, made outside the lock.
+  ++creating_;
+  lock.unlock();
+  std::unique_ptr<Slot> slot;
+  try {
+    slot = make_slot(create_predictor());
+  } catch (...) {
+    lock.lock();
+    --creating_;
+    slot_freed_.notify_one();  // a waiting caller may try to make it instead
+    throw;
+  }
+  lock.lock();
+  --creating_;
   slots_.push_back(std::move(slot));
   return slots_.back().get();
 }
 
 void NativePredictor::release(Slot* slot) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  idle_.push_back(slot);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    idle_.push_back(slot);
+  }
+  slot_freed_.notify_one();
 }
 
-size_t NativePredictor::clones() const {
+size_t NativePredictor::pool_size() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return slots_.size();
+}
+
+void NativePredictor::hold(size_t count) {
+  for (size_t i = 0; i < count; ++i) {
+    Slot* slot = acquire();
+    std::lock_guard<std::mutex> lock(mutex_);
+    held_.push_back(slot);
+  }
+}
+
+void NativePredictor::release_held() {
+  std::vector<Slot*> held;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    held.swap(held_);
+  }
+  for (Slot* slot : held) release(slot);
 }
 
 int64_t NativePredictor::output_width(const Slot& slot, size_t count) {

@@ -1,15 +1,17 @@
 // A Paddle Inference predictor driven from C++: uint8 face crops in, embeddings out, with the
 // preprocessing (normalise + colour order + HWC->CHW, the kernel of image/preprocess.h) written straight
 // into the input tensor. Callers on several threads run concurrently, each on a predictor of its own from a
-// pool that grows to the most concurrent callers seen. The pool's predictors are independent
+// pool that grows to the most concurrent callers seen, up to `max_predictors`; past that, callers wait for a
+// predictor to come free. The pool's predictors are independent
 // (CreatePredictor, each from its own config), not Predictor::Clone()s: in Paddle 3.3.1 clones of a legacy
 // .pdmodel oneDNN predictor share weights that a run converts to oneDNN layouts, and then other clones fail
 // ("fused_conv2d ... Filter tensor's layout should be ONEDNN"). The cost is one copy of the weights per
-// concurrent caller. No Python here: the bindings release the GIL around calls.
+// predictor in the pool. No Python here: the bindings release the GIL around calls.
 #pragma once
 
 #include <array>
 #include <atomic>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -32,7 +34,7 @@ class NativePredictor {
  public:
   // Throws ArgumentError for bad arguments, std::runtime_error when Paddle is not usable or fails.
   NativePredictor(const std::string& libpaddle_path, const std::string& model_file, const std::string& params_file,
-                  int threads, bool onednn, bool bf16);
+                  int threads, bool onednn, bool bf16, int max_predictors);
   ~NativePredictor();
   NativePredictor(const NativePredictor&) = delete;
   NativePredictor& operator=(const NativePredictor&) = delete;
@@ -44,8 +46,14 @@ class NativePredictor {
 
   // Values per sample of the output; 0 until the first run.
   int64_t output_dim() const { return output_dim_.load(); }
-  // Predictors in the pool: the most callers that ever ran at once (at least 1).
-  size_t clones() const;
+  // Predictors in the pool: the most callers that ever ran at once, at least 1, at most max_predictors().
+  size_t pool_size() const;
+  int max_predictors() const { return settings_.max_predictors; }
+
+  // Test hooks: take `count` predictors from the pool (waiting like a caller) and keep them until
+  // release_held(), so that a test can make other callers overlap with them.
+  void hold(size_t count);
+  void release_held();
 
  private:
   struct Settings {
@@ -54,6 +62,7 @@ class NativePredictor {
     int threads;
     bool onednn;
     bool bf16;
+    int max_predictors;
   };
   struct Slot {
     std::shared_ptr<paddle::Predictor> predictor;
@@ -78,8 +87,11 @@ class NativePredictor {
   std::string output_name_;  // of the model's only output
   std::atomic<int64_t> output_dim_{0};
   mutable std::mutex mutex_;
+  std::condition_variable slot_freed_;        // signalled when a slot goes idle or a creation fails
   std::vector<std::unique_ptr<Slot>> slots_;  // guarded by mutex_
   std::vector<Slot*> idle_;                   // guarded by mutex_
+  size_t creating_ = 0;                       // guarded by mutex_: predictors being made outside the lock
+  std::vector<Slot*> held_;                   // guarded by mutex_: taken by hold()
 };
 
 }  // namespace faceid

@@ -32,11 +32,19 @@ def info() -> dict[str, Any]:
         "numpy": _version_of("numpy"),
         "paddle_importable": importlib.util.find_spec("paddle") is not None,
         "native_inference": _native_inference(),
+        "native_inference_target": _native_target(),
     }
 
 
+def _native_target() -> str:
+    """The one Paddle build the native loop runs on (any other Paddle falls back to the Python predictor)."""
+    from faceid.infer.native import pinned_paddle
+
+    return pinned_paddle()
+
+
 def _native_inference() -> str:
-    """Whether the Recognizer can use the native (C++) predictor loop here, and if not why."""
+    """Whether the Recognizer can use the native (C++) predictor loop here ("available"), and if not why."""
     if importlib.util.find_spec("paddle") is None:
         return "unavailable: paddle is not installed"
     from faceid.infer.native import native_status

@@ -26,10 +26,25 @@ TOLERANCE = 1e-4
 
 
 @pytest.fixture(scope="module")
-def require_native() -> None:
+def require_native(require_native_loop: None) -> None:
+    """The conftest check (skip here, fail in CI on the pinned Paddle), under this module's old name."""
+
+
+def test_native_loop_is_active_on_the_pinned_paddle(require_native_loop: None) -> None:
+    # Reached only where the loop is usable (elsewhere the fixture skips, or fails in CI on the pinned build).
+    assert native.pinned_paddle_installed()
+    info = faceid.info()
+    assert info["native_inference"] == "available"
+    assert info["native_inference_target"] == native.pinned_paddle()
+
+
+def test_faceid_info_shows_the_native_loop_state() -> None:
+    result = subprocess.run([sys.executable, "-m", "faceid", "info"], capture_output=True, text=True, check=True)
+    lines = dict(line.split(": ", 1) for line in result.stdout.splitlines() if ": " in line)
     ok, why = native_status()
-    if not ok:
-        pytest.skip(f"native predictor unavailable: {why}")
+    assert lines["native_inference"] == ("available" if ok else f"unavailable: {why}")
+    version, commit = _C.native_infer_target()
+    assert lines["native_inference_target"] == f"Paddle {version} (commit {commit[:7]})"
 
 
 def _small_net():
@@ -188,10 +203,18 @@ def test_bf16_matches_python_bf16_and_is_close_to_fp32(exported, cpu_has_bf16: b
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_concurrent_callers_match_sequential(exported, fmt: str) -> None:
     _, files = exported
-    embedder = load_native_predictor(*files[fmt])
+    embedder = load_native_predictor(*files[fmt], max_predictors=2)
     assert embedder is not None
     inputs = [_faces(9, seed=20 + i) for i in range(2)]
     expected = [embedder.embed(x, batch_size=4) for x in inputs]
+    assert embedder.pool_size == 1
+    # Overlap forced: one predictor is taken, so this call needs a second one, made independently.
+    embedder._predictor._hold(1)
+    try:
+        assert _max_diff(embedder.embed(inputs[0], batch_size=4), expected[0]) <= 1e-6
+    finally:
+        embedder._predictor._release_held()
+    assert embedder.pool_size == 2
     results: dict[int, list[np.ndarray]] = {0: [], 1: []}
     errors: list[BaseException] = []
     barrier = threading.Barrier(2)
@@ -214,7 +237,43 @@ def test_concurrent_callers_match_sequential(exported, fmt: str) -> None:
         assert len(results[i]) == 5
         for got in results[i]:
             assert _max_diff(got, expected[i]) <= 1e-6
-    assert 1 <= embedder.clones <= 2
+    assert embedder.pool_size == 2  # both predictors served the two threads; none more was made
+
+
+def test_the_pool_never_grows_past_its_cap(exported) -> None:
+    _, files = exported
+    embedder = load_native_predictor(*files["pdmodel"], max_predictors=2)
+    assert embedder is not None and embedder.max_predictors == 2
+    faces = _faces(3, seed=5)
+    expected = embedder.embed(faces)
+    embedder._predictor._hold(2)  # the whole pool (a second predictor is made for it)
+    assert embedder.pool_size == 2
+    got: list[np.ndarray] = []
+    caller = threading.Thread(target=lambda: got.append(embedder.embed(faces)))
+    caller.start()
+    caller.join(timeout=1.0)
+    assert caller.is_alive() and not got  # waits for a predictor instead of making a third
+    embedder._predictor._release_held()
+    caller.join(timeout=60)
+    assert not caller.is_alive()
+    assert _max_diff(got[0], expected) <= 1e-6
+    # Many concurrent callers: still two predictors.
+    outputs: list[np.ndarray] = []
+    barrier = threading.Barrier(6)
+
+    def work() -> None:
+        barrier.wait()
+        outputs.append(embedder.embed(faces))
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(outputs) == 6 and all(_max_diff(o, expected) <= 1e-6 for o in outputs)
+    assert embedder.pool_size == 2
+    with pytest.raises(ValueError, match=r"max_predictors: expected 1\.\.256, got 0"):
+        load_native_predictor(*files["pdmodel"], max_predictors=0)
 
 
 def test_argument_errors(embedders) -> None:
@@ -256,13 +315,13 @@ def test_constructor_errors(exported, tmp_path: Path) -> None:
         load_native_predictor(program, params, threads=0)
     lib = native._libpaddle_path()
     with pytest.raises(ValueError, match="model_file: no such file"):
-        _C.NativePredictor(lib, str(missing), str(params), 1, True, False)
+        _C.NativePredictor(lib, str(missing), str(params), 1, True, False, 4)
     with pytest.raises(ValueError, match="params_file: expected a regular file"):
-        _C.NativePredictor(lib, str(program), str(tmp_path), 1, True, False)
+        _C.NativePredictor(lib, str(program), str(tmp_path), 1, True, False, 4)
     with pytest.raises(ValueError, match=r"threads: expected 1\.\.256, got 0"):
-        _C.NativePredictor(lib, str(program), str(params), 0, True, False)
+        _C.NativePredictor(lib, str(program), str(params), 0, True, False, 4)
     with pytest.raises(RuntimeError, match=r"libpaddle\.so is not loaded from"):
-        _C.NativePredictor(str(tmp_path / "libpaddle.so"), str(program), str(params), 1, True, False)
+        _C.NativePredictor(str(tmp_path / "libpaddle.so"), str(program), str(params), 1, True, False, 4)
 
 
 def test_probe_explains_unusable_libraries(require_native: None) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from faceid.pipeline.detect_ops import (
+from faceid.ops.detect import (
     box_iou,
     decode_blazeface,
     letterbox,

@@ -58,11 +58,10 @@ def test_embed_warped_equals_the_model_on_the_reference_warp(exported_model, bac
         recognizer.embed_warped(image[:, :, 0], matrices)
 
 
-def test_native_and_python_backends_agree(exported_model) -> None:
+def test_native_and_python_backends_agree(exported_model, require_native_loop: None) -> None:
     directory, _ = exported_model
     native = Recognizer(directory, backend="auto")
-    if native.backend != "native":
-        pytest.skip(f"native loop not usable here: {native.backend_reason}")
+    assert native.backend == "native", native.backend_reason
     python = Recognizer(directory, backend="python")
     faces = _faces(7, seed=9)
     _close(native.embed(faces, batch_size=3), python.embed(faces))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from faceid.data.synthetic_faces import write_training_set
 from faceid.data.verification_set import load_verification_set
@@ -18,6 +19,7 @@ from faceid.eval.verification import decode_verification_images
 from faceid.train import TrainConfig, train
 
 
+@pytest.mark.slow
 def test_training_generalises_to_unseen_synthetic_identities(tmp_path: Path) -> None:
     data = tmp_path / "synth"
     write_training_set(data, num_identities=150, samples_per_identity=12, seed=5, val_pairs=400)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from faceid.pipeline.detect_ops import box_iou, decode_blazeface, letterbox, letterbox_params, ssd_anchors
+from faceid.ops.detect import box_iou, decode_blazeface, letterbox, letterbox_params, ssd_anchors
 from faceid.zoo import get_record
 from faceid.zoo.blazeface import convert_blazeface_full, load_blazeface
 from faceid.zoo.tflite import read_tflite

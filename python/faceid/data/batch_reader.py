@@ -16,8 +16,6 @@ import numpy as np
 from faceid.data.images import CorruptImageError, load_bgr
 from faceid.ops.image import TRAIN_MEAN, TRAIN_STD, hwc_to_chw, hwc_to_chw_reference
 
-_NOT_JPEG = 1  # native code for a sample it leaves to the slow path
-
 
 @dataclass(frozen=True)
 class SampleFailure:
@@ -99,10 +97,12 @@ class _NativeRead:
     def wait(self) -> list[SampleFailure]:
         failures = []
         out = self._pending.out
-        for slot, code, message in self._pending.wait():
+        from faceid import _C
+
+        for slot, status, message in self._pending.wait():
             index = int(self._indices[slot])
             reason = message
-            if code == _NOT_JPEG:  # PNG/BMP, or a .bin holding one: OpenCV's slow path
+            if status == _C.DecodeStatus.NOT_JPEG:  # PNG/BMP, or a .bin holding one: OpenCV's slow path
                 reason = self._reader.decode_slow(index, bool(self._flips[slot]), out, slot)
             if reason is not None:
                 failures.append(SampleFailure(slot, index, self._reader.paths[index], reason))

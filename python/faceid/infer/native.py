@@ -23,7 +23,7 @@ from faceid import _C
 from faceid.infer.paddle_predictor import PaddlePredictor
 from faceid.ops.image import TRAIN_MEAN, TRAIN_STD, hwc_to_chw
 
-__all__ = ["NativeEmbedder", "load_native_predictor", "native_status"]
+__all__ = ["NativeEmbedder", "load_native_predictor", "native_status", "pinned_paddle", "pinned_paddle_installed"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,22 @@ def _same_commit(a: str, b: str) -> bool:
     # Either may be abbreviated; a common prefix of at least 7 hex digits is the same commit.
     n = min(len(a), len(b))
     return n >= 7 and a[:n] == b[:n]
+
+
+def pinned_paddle() -> str:
+    """The Paddle build the native loop runs on, e.g. ``"Paddle 3.3.1 (commit 1a2b3c4)"``."""
+    version, commit = _expected_paddle()
+    return f"Paddle {version} (commit {commit[:7]})"
+
+
+def pinned_paddle_installed() -> bool:
+    """Whether the importable Paddle is exactly the build the native loop was written against. Imports Paddle."""
+    try:
+        import paddle
+    except ImportError:
+        return False
+    version, commit = _expected_paddle()
+    return paddle.version.full_version == version and _same_commit(paddle.version.commit, commit)
 
 
 def _libpaddle_path() -> str:
@@ -81,7 +97,8 @@ def _triple(values: Sequence[float], name: str) -> tuple[float, float, float]:
 
 class NativeEmbedder:
     """Embeds aligned faces with the native loop. Thread safe: concurrent callers run in parallel, each on a
-    predictor of its own (the pool grows to the most concurrent callers, one copy of the weights each)."""
+    predictor of its own; the pool grows to the most concurrent callers (one copy of the weights each), up to
+    ``max_predictors``, and further callers wait for a free predictor."""
 
     def __init__(self, predictor: _C.NativePredictor) -> None:
         self._predictor = predictor
@@ -92,9 +109,14 @@ class NativeEmbedder:
         return self._predictor.output_dim
 
     @property
-    def clones(self) -> int:
-        """Predictors in the pool."""
-        return self._predictor.clones
+    def pool_size(self) -> int:
+        """Predictors in the pool (independent predictors, one copy of the weights each)."""
+        return self._predictor.pool_size
+
+    @property
+    def max_predictors(self) -> int:
+        """The most predictors the pool makes."""
+        return self._predictor.max_predictors
 
     def embed(
         self,
@@ -118,6 +140,11 @@ class NativeEmbedder:
         return self._predictor.run_raw(np.ascontiguousarray(batch))
 
 
+def default_max_predictors() -> int:
+    """One predictor per core: each runs at least one thread, so more concurrent predictors only cost memory."""
+    return max(1, min(os.cpu_count() or 1, 256))
+
+
 def _check_arguments(model_file: Path, params_file: Path, threads: int, precision: str, onednn: bool) -> None:
     for name, path in (("model_file", model_file), ("params_file", params_file)):
         if not path.is_file():
@@ -139,17 +166,23 @@ def load_native_predictor(
     onednn: bool = True,
     input_size: tuple[int, int] = (112, 112),
     reference: PaddlePredictor | None = None,
+    max_predictors: int | None = None,
 ) -> NativeEmbedder | None:
     """The native embedder for an exported model (``.json`` or ``.pdmodel`` + ``.pdiparams``), or None.
 
     None (with one warning logged) when the native loop is not usable here or when its output on a fixed
     random batch of ``input_size`` (H, W) faces differs from the Python predictor's by more than
     ``SELF_TEST_TOLERANCE``. ``reference``: the Python predictor to compare with, configured the same way
-    (built here when not given). Bad arguments raise ValueError; a model that the Python predictor cannot run
-    either raises RuntimeError.
+    (built here when not given). ``max_predictors``: the most predictors (copies of the weights) that
+    concurrent callers get, :func:`default_max_predictors` when None. Bad arguments raise ValueError; a model
+    that the Python predictor cannot run either raises RuntimeError.
     """
     model_file, params_file = Path(model_file), Path(params_file)
     _check_arguments(model_file, params_file, threads, precision, onednn)
+    if max_predictors is None:
+        max_predictors = default_max_predictors()
+    if not 1 <= max_predictors <= 256:
+        raise ValueError(f"max_predictors: expected 1..256, got {max_predictors}")
     ok, why = native_status()
     if not ok:
         logger.warning("native predictor unavailable, use the Python predictor: %s", why)
@@ -164,7 +197,9 @@ def load_native_predictor(
         raise RuntimeError(f"the Python paddle.inference predictor cannot run {model_file}: {e}") from e
     try:
         native = NativeEmbedder(
-            _C.NativePredictor(_libpaddle_path(), str(model_file), str(params_file), threads, onednn, bf16)
+            _C.NativePredictor(
+                _libpaddle_path(), str(model_file), str(params_file), threads, onednn, bf16, max_predictors
+            )
         )
         got = native.embed(images, batch_size=len(images))
     except RuntimeError as e:

@@ -65,7 +65,7 @@ class BlazeFaceShort(nn.Layer):
 
     ``regressors`` is (N, 896, 16): per anchor [dx, dy, w, h, 6 keypoints (x, y)] in 128-pixel units relative to
     the anchor centre; ``scores`` is (N, 896, 1) logits (apply a sigmoid). Anchors: 16x16 cells x 2 then 8x8 cells
-    x 6, row-major (see ``faceid.pipeline.detect_ops.blazeface_anchors``).
+    x 6, row-major (see ``faceid.ops.detect.blazeface_anchors``).
     """
 
     input_size = 128

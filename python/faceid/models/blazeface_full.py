@@ -89,7 +89,7 @@ class BlazeFaceFull(nn.Layer):
 
     ``regressors`` is (N, 2304, 16): per anchor [dx, dy, w, h, 6 keypoints (x, y)] in 192-pixel units relative
     to the anchor centre; ``scores`` is (N, 2304, 1) logits (apply a sigmoid). Anchors: 48x48 cells, one each,
-    row-major (``faceid.pipeline.detect_ops.ssd_anchors(192, (4,), anchors_per_layer=1)``).
+    row-major (``faceid.ops.detect.ssd_anchors(192, (4,), anchors_per_layer=1)``).
     """
 
     input_size = 192

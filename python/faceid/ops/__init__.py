@@ -1,4 +1,6 @@
-"""The Python face of faceid's native image ops, each beside the numpy reference it must equal."""
+"""The Python face of faceid's native ops, each beside the numpy reference it must equal: ``faceid.ops.image``
+(JPEG decode, normalise/flip/CHW, the aligning warp) and ``faceid.ops.detect`` (BlazeFace decode, weighted NMS,
+with the anchors, letterbox and tiles around them)."""
 
 from faceid.ops.image import (
     TRAIN_MEAN,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from faceid.pipeline.detect_ops import (
+from faceid.ops.detect import (
     Letterbox,
     blazeface_candidates,
     ssd_anchors,

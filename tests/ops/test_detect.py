@@ -1,4 +1,4 @@
-"""Native BlazeFace decoding and weighted NMS (``faceid._C``) against the numpy references in detect_ops."""
+"""Native BlazeFace decoding and weighted NMS (``faceid._C``) against the numpy references in faceid.ops.detect."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from faceid import _C
-from faceid.pipeline.detect_ops import (
+from faceid.ops.detect import (
     SCORE_CLIP,
     blazeface_candidates,
     blazeface_candidates_reference,
@@ -174,7 +174,7 @@ def detector(shared_models: Path, shared_data: Path, tmp_path_factory: pytest.Te
 def test_real_outputs_match_reference(detector, shared_data: Path, name: str) -> None:
     import cv2
 
-    from faceid.pipeline.detect_ops import letterbox
+    from faceid.ops.detect import letterbox
 
     image = cv2.imread(str(shared_data / name), cv2.IMREAD_COLOR)
     batch, _ = letterbox(image[:, :, ::-1], detector.input_size)

@@ -1,4 +1,4 @@
-#include "image/kvbin.h"
+#include "formats/kvbin.h"
 
 #include <cstring>
 #include <vector>
