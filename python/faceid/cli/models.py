@@ -13,7 +13,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     listing = commands.add_parser("list", help="every registered weight set with its source and licence")
     listing.set_defaults(handler=_list)
     get = commands.add_parser("get", help="verify the source files and convert into ~/.faceid/models")
-    get.add_argument("name")
+    get.add_argument("name", help="registered model name (see `faceid models list`)")
     get.add_argument(
         "--model-source",
         "--model_source",
