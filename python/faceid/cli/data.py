@@ -23,7 +23,9 @@ def register(groups: argparse._SubParsersAction) -> None:
     convert = commands.add_parser("convert", help="images <-> per-image kv .bin files (the reference tool)")
     convert.add_argument("--image_path", required=True, help="folder of images")
     convert.add_argument("--bin_path", required=True, help="folder of .bin files")
-    convert.add_argument("--mode", choices=["image2bin", "bin2image"], default="image2bin")
+    convert.add_argument(
+        "--mode", choices=["image2bin", "bin2image"], default="image2bin", help="direction (default image2bin)"
+    )
     convert.add_argument("--label_file", default=None, help="also rewrite this label.txt for the new suffix")
     convert.add_argument("--output_label_file", default=None, help="where to write it (default: in place)")
     convert.set_defaults(handler=_convert)

@@ -61,10 +61,9 @@ def _print_info(_: argparse.Namespace) -> int:
     return 0
 
 
-def quiet_paddle(verbose: bool) -> None:
-    """Hide Paddle's start-up noise (glog ``I...`` lines, the "No ccache found" warning) unless ``verbose``.
-
-    Must run before Paddle is imported: glog reads its level from the environment once."""
+def quiet_libraries(verbose: bool) -> None:
+    """Hide Paddle's start-up noise (glog ``I...`` lines, the "No ccache found" warning) and FFmpeg's per-frame
+    messages unless ``verbose``. Must run before Paddle and OpenCV are imported: they read the environment once."""
     import warnings
 
     if verbose:
@@ -72,6 +71,8 @@ def quiet_paddle(verbose: bool) -> None:
     os.environ.setdefault("GLOG_minloglevel", "2")  # errors and fatal only
     os.environ.setdefault("GLOG_v", "0")
     os.environ.setdefault("FLAGS_call_stack_level", "0")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET: a damaged video is reported by faceid
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
 
 
@@ -100,7 +101,7 @@ def _debug_wanted(argv: Sequence[str]) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    quiet_paddle(verbose=any(a in ("-v", "--verbose") for a in argv))
+    quiet_libraries(verbose=any(a in ("-v", "--verbose") for a in argv))
     debug = _debug_wanted(argv)
     try:
         args = build_parser().parse_args(argv)

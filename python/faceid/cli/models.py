@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
+
+from faceid.errors import FaceidError, UsageError
 
 
 def register(groups: argparse._SubParsersAction) -> None:
@@ -54,9 +55,9 @@ def _get(args: argparse.Namespace) -> int:
             load_blazeface(args.name, args.model_source)
             print(f"{args.name}: converted and cached")
         else:
-            print(f"faceid models get: no converter for {args.name!r} (see `faceid models list`)", file=sys.stderr)
-            return 2
-    except (FileNotFoundError, ValueError) as error:
-        print(f"faceid models get: {error}", file=sys.stderr)
-        return 1
+            raise UsageError(f"no converter for {args.name!r} (see `faceid models list`)")
+    except ValueError as error:  # a wrong or damaged source file: the registry names it
+        if isinstance(error, FaceidError):
+            raise
+        raise FaceidError(str(error)) from error
     return 0

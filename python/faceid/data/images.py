@@ -107,3 +107,21 @@ def decode_bgr(data: bytes, path: str | os.PathLike[str]) -> np.ndarray:
 def load_bgr(path: str | os.PathLike[str]) -> np.ndarray:
     """Read and decode one training image (plain file or kv .bin) into uint8 BGR."""
     return decode_bgr(read_image_bytes(path), path)
+
+
+def load_photo_bgr(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read a user's photo into uint8 BGR as :func:`load_bgr` does (OpenCV, EXIF orientation applied), but strictly:
+    a JPEG that libjpeg would only warn about (damaged data, decoded as garbage with a message on stderr) is refused
+    by a native check first, so a damaged file is one clear error."""
+    from faceid.ops.image import DecodeError, decode_jpeg
+
+    data = read_image_bytes(path)
+    if sniff_format(data) == "jpeg" and data.rfind(b"\xff\xd9") >= 0:
+        size = image_size(data)
+        if size is None or size[0] * size[1] <= MAX_IMAGE_PIXELS:
+            try:
+                decode_jpeg(data, MAX_IMAGE_PIXELS)
+            except DecodeError as error:
+                if "colour space" not in str(error):  # CMYK/YCCK: OpenCV reads those
+                    raise CorruptImageError(path, str(error)) from None
+    return decode_bgr(data, path)

@@ -76,9 +76,9 @@ def _write_json(path: Path, payload: dict) -> None:
 def _predict_image(app: FaceAnalysis, path: Path, output: Path) -> Prediction:
     import cv2
 
-    from faceid.data.images import load_bgr
+    from faceid.data.images import load_photo_bgr
 
-    image = load_bgr(path)
+    image = load_photo_bgr(path)
     faces = app.get(image)
     json_name, image_name = output_names(path)
     ok, encoded = cv2.imencode(Path(image_name).suffix, draw_faces(image, faces))

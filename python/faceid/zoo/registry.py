@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from faceid.errors import InputError
 from faceid.io.hashing import sha256_file
 
 __all__ = ["ModelRecord", "SourceFile", "cache_dir", "get_record", "list_records", "register", "source_file"]
@@ -55,7 +56,7 @@ def register(record: ModelRecord) -> ModelRecord:
 
 def get_record(name: str) -> ModelRecord:
     if name not in _RECORDS:
-        raise ValueError(f"unknown pretrained model {name!r}; known: {', '.join(sorted(_RECORDS))}")
+        raise InputError(f"unknown pretrained model {name!r}; known: {', '.join(sorted(_RECORDS))}")
     return _RECORDS[name]
 
 
@@ -84,5 +85,5 @@ def source_file(entry: SourceFile, source: str | os.PathLike[str] | None = None)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found (expected {entry.path} under the model source {root})")
     if entry.sha256 is not None and (actual := sha256_file(path)) != entry.sha256:
-        raise ValueError(f"{path}: SHA-256 {actual} does not match the registry's {entry.sha256}")
+        raise InputError(f"SHA-256 {actual} does not match the registry's {entry.sha256}", path)
     return path
