@@ -24,7 +24,13 @@ def _faceid(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
     environ = {k: v for k, v in os.environ.items() if k not in ("FACEID_DEBUG", "GLOG_minloglevel", "GLOG_v")}
     environ.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "faceid", *args], capture_output=True, text=True, env=environ, cwd=cwd, timeout=300
+        [sys.executable, "-m", "faceid", *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        cwd=cwd,
+        timeout=300,
+        check=False,
     )
 
 
@@ -319,5 +325,7 @@ def test_shared_folder_is_found_from_the_installed_checkout_not_the_working_fold
         pytest.skip("faceid is not installed editable from this checkout")
     code = "from faceid.paths import shared_candidates; print(shared_candidates()[0])"
     environ = {k: v for k, v in os.environ.items() if k != "FACEID_SHARED"}
-    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environ, cwd=tmp_path)
+    found = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=environ, cwd=tmp_path, check=False
+    )
     assert found.returncode == 0 and Path(found.stdout.strip()) == repo.parent / "shared"
