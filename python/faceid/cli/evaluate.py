@@ -89,9 +89,9 @@ def _eval(args: argparse.Namespace) -> int:
         path = Path(args.data_dir) / f"{name}.bin"
         try:
             vset = load_verification_set(path)
-        except (FaceidError, OSError) as error:
-            problem = error.message if isinstance(error, FaceidError) else (error.strerror or str(error))
-            print(f"{path}: {problem}", file=sys.stderr, flush=True)
+        except (OSError, ValueError) as error:  # a ValueError from the loader names the file and what is wrong
+            problem = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+            print(f"{path}: {problem.removeprefix(f'{path}: ')}", file=sys.stderr, flush=True)
             failed.append(str(path))
             continue
         _score(args, name, vset, embed_fn, source)

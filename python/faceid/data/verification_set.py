@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-from faceid.errors import InputError
 from faceid.io.atomic import atomic_write_bytes
 from faceid.io.safe_pickle import BYTES_GLOBALS, numpy_uint8_globals, restricted_loads
 
@@ -43,18 +42,8 @@ class VerificationSet:
 
 
 def load_verification_set(path: str | os.PathLike[str]) -> VerificationSet:
-    """Load and validate a verification set; :class:`~faceid.errors.InputError` (a ``ValueError``) names the file on
-    any problem with its content."""
+    """Load and validate a verification set; ``ValueError`` (or a subclass) names the file on any problem."""
     path = Path(path)
-    try:
-        return _load(path)
-    except InputError:
-        raise
-    except ValueError as error:
-        raise InputError(str(error).removeprefix(f"{path}: "), path) from error
-
-
-def _load(path: Path) -> VerificationSet:
     loaded = restricted_loads(path.read_bytes(), _ALLOWED_GLOBALS, source=str(path))
     if not isinstance(loaded, (tuple, list)) or len(loaded) != 2:
         raise ValueError(f"{path}: expected a pickled (bins, issame) pair, got {_kind(loaded)}")
@@ -106,7 +95,9 @@ def _issame_array(issame: object, path: Path) -> np.ndarray:
     return np.array(issame, dtype=bool)
 
 
-def write_verification_set(path: str | os.PathLike[str], images: Sequence[bytes], issame: Sequence[bool]) -> None:
+def write_verification_set(
+    path: str | os.PathLike[str], images: Sequence[bytes], issame: Sequence[bool]
+) -> None:
     """Write ``(images, issame)`` as an insightface verification set (pickle protocol 4, bytes elements)."""
     image_list = [_checked_image(image, index) for index, image in enumerate(images)]
     flags = [_checked_flag(flag, index) for index, flag in enumerate(issame)]
