@@ -217,6 +217,7 @@ def test_debug_flag_and_variable_show_the_traceback(tmp_path: Path) -> None:
         assert result.returncode == 1 and "Traceback" in result.stderr and "input not found" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_folder_of_good_and_bad_files_goes_on_and_names_each(
     tmp_path: Path, face_jpeg: bytes, model_env: dict[str, str]
 ) -> None:
@@ -329,3 +330,16 @@ def test_shared_folder_is_found_from_the_installed_checkout_not_the_working_fold
         [sys.executable, "-c", code], capture_output=True, text=True, env=environ, cwd=tmp_path, check=False
     )
     assert found.returncode == 0 and Path(found.stdout.strip()) == repo.parent / "shared"
+
+
+@pytest.mark.slow
+def test_quiet_by_default_and_verbose_on_request(tmp_path: Path, face_jpeg: bytes, model_env: dict[str, str]) -> None:
+    photo = tmp_path / "in" / "a.jpg"
+    photo.parent.mkdir()
+    photo.write_bytes(face_jpeg)
+    args = ["predict", "--det", "--input", str(photo), "--output", str(tmp_path / "out")]
+    result = _faceid(*args, env=model_env)
+    assert result.returncode == 0 and result.stderr == "", result.stderr  # no glog, ccache or FFmpeg lines
+    assert result.stdout.startswith("a.jpg: 1 face(s)")
+    verbose = _faceid("-v", *args, env=model_env)  # Paddle's own start-up lines are shown again
+    assert verbose.returncode == 0 and ("ccache" in verbose.stderr or "Executor" in verbose.stderr), verbose.stderr
