@@ -271,6 +271,7 @@ def test_a_single_bad_photo_is_one_line(tmp_path: Path, model_env: dict[str, str
 
 
 # ------------------------------------------------------------------------------------------------ eval, data check
+@pytest.mark.slow
 def test_eval_goes_on_past_a_bad_set(tmp_path: Path, exported_model, shared_data: Path) -> None:
     export_dir, _ = exported_model
     data = tmp_path / "sets"
