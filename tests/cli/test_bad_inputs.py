@@ -309,6 +309,12 @@ def test_data_check_reports_every_bad_image(tmp_path: Path, face_jpeg: bytes) ->
     }
     assert "problems: 2" in result.stderr
     assert _snapshot(root) == before
+    # each problem is handed over as it is found (what the command prints), the same as the final report
+    from faceid.data.check import check_dataset
+
+    seen = []
+    report = check_dataset(root, progress=False, on_problem=seen.append)
+    assert seen == report.problems and [p.line() for p in seen] == problems
 
 
 # ------------------------------------------------------------------------------------------------ demo data lookup
