@@ -11,6 +11,7 @@ import pytest
 
 from faceid.bench.pipeline import format_pipeline_table, run_pipeline_benchmark
 
+
 def test_pipeline_stages(shared: Path) -> None:
     if not (shared / "models").is_dir() or not (shared / "data").is_dir():
         pytest.skip(f"shared data/models not found under {shared}")
