@@ -11,13 +11,11 @@ import pytest
 
 from faceid.bench.pipeline import format_pipeline_table, run_pipeline_benchmark
 
-SHARED = Path(os.environ.get("FACEID_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
 
-
-def test_pipeline_stages() -> None:
-    if not (SHARED / "models").is_dir() or not (SHARED / "data").is_dir():
-        pytest.skip(f"shared data/models not found under {SHARED}")
-    result = run_pipeline_benchmark(SHARED / "data", os.environ.get("FACEID_MODEL_SOURCE") or SHARED / "models")
+def test_pipeline_stages(shared: Path) -> None:
+    if not (shared / "models").is_dir() or not (shared / "data").is_dir():
+        pytest.skip(f"shared data/models not found under {shared}")
+    result = run_pipeline_benchmark(shared / "data", os.environ.get("FACEID_MODEL_SOURCE") or shared / "models")
     print("\n" + format_pipeline_table(result))
     Path(".benchmarks").mkdir(exist_ok=True)
     Path(".benchmarks/pipeline.json").write_text(json.dumps(result, indent=2) + "\n")

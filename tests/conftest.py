@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("FACEID_SHARED", REPO.parent / "shared"))
+# The one place tests find the shared folder: $FACEID_SHARED, else ../shared beside this repository.
+SHARED = Path(os.environ.get("FACEID_SHARED") or REPO.parent / "shared")
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,6 @@ from faceid.ops.detect import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("FACEID_SHARED", REPO.parent / "shared"))
 FIXTURES = REPO / "tests" / "fixtures" / "blazeface"
 SHORT = "blazeface/face_detection_short_range.tflite"
 
@@ -184,10 +182,10 @@ def detector(shared_models: Path, shared_data: Path, tmp_path_factory: pytest.Te
         return FaceDetector(model_source=source)
 
 
-def _detect(detector, name: str, tiling: bool):
+def _detect(detector, path: Path, tiling: bool):
     import cv2
 
-    image = cv2.imread(str(SHARED / "data" / name), cv2.IMREAD_COLOR)
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     detector.tiling = tiling
     try:
         return image, detector.detect(image)
@@ -201,26 +199,26 @@ def _detect(detector, name: str, tiling: bool):
     [("faces/no_face.png", 0), ("faces/no_face_landscape.jpg", 0), ("faces/obama_small.jpg", 1),
      ("faces/two_people.jpg", 2)],
 )  # fmt: skip
-def test_face_counts(detector, name: str, count: int, tiling: bool) -> None:
-    image, found = _detect(detector, name, tiling)
+def test_face_counts(detector, shared_data: Path, name: str, count: int, tiling: bool) -> None:
+    image, found = _detect(detector, shared_data / name, tiling)
     assert len(found) == count, [(d.score, d.box.tolist()) for d in found]
     for det in found:
         assert det.box.shape == (4,) and det.keypoints.shape == (6, 2) and 0.75 <= det.score <= 1
         assert 0 <= det.box[0] < det.box[2] <= image.shape[1] and 0 <= det.box[1] < det.box[3] <= image.shape[0]
 
 
-def test_group_photo_needs_tiling(detector) -> None:
-    _, whole = _detect(detector, "gallery_dev/query/obama_and_biden.jpg", tiling=False)
-    _, tiled = _detect(detector, "gallery_dev/query/obama_and_biden.jpg", tiling=True)
+def test_group_photo_needs_tiling(detector, shared_data: Path) -> None:
+    _, whole = _detect(detector, shared_data / "gallery_dev/query/obama_and_biden.jpg", tiling=False)
+    _, tiled = _detect(detector, shared_data / "gallery_dev/query/obama_and_biden.jpg", tiling=True)
     assert len(whole) < 2 <= len(tiled)
     biden, obama = np.array([753, 441, 947, 635]), np.array([1144, 406, 1337, 600])  # checked by eye
     for face in (biden, obama):
         assert max(box_iou(face, np.stack([d.box for d in tiled]))) > 0.7
 
 
-def test_keypoint_order(detector) -> None:
+def test_keypoint_order(detector, shared_data: Path) -> None:
     for name in ("faces/obama_small.jpg", "faces/two_people.jpg", "gallery_dev/train/obama/obama.jpg"):
-        _, found = _detect(detector, name, tiling=False)
+        _, found = _detect(detector, shared_data / name, tiling=False)
         for det in found:
             right_eye, left_eye, nose, mouth, right_ear, left_ear = det.keypoints
             assert right_eye[0] < nose[0] < left_eye[0]  # the subject's right eye is on the image's left
@@ -230,11 +228,11 @@ def test_keypoint_order(detector) -> None:
             assert (x0 <= nose[0] <= x1) and (y0 <= nose[1] <= y1)
 
 
-def test_agrees_with_mediapipe(detector) -> None:
+def test_agrees_with_mediapipe(detector, shared_data: Path) -> None:
     """MediaPipe's own solution (fixture): same confident faces; boxes close (its resize differs from ours)."""
     meta = json.loads((FIXTURES / "short_range_expected.json").read_text())
     for name, theirs in zip(meta["images"], meta["mediapipe_solution"], strict=True):
-        _, ours = _detect(detector, name, tiling=False)
+        _, ours = _detect(detector, shared_data / name, tiling=False)
         for face in (f for f in theirs if f["score"] >= 0.8):
             ious = box_iou(np.array(face["box"]), np.stack([d.box for d in ours]).reshape(-1, 4))
             assert ious.size and ious.max() >= 0.75, (name, face)

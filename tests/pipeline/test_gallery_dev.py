@@ -74,12 +74,12 @@ def test_build_index_and_predict_commands(
         )
         == 0
     )
-    record = json.loads((tmp_path / "out" / "kit_with_rose.json").read_text())
+    record = json.loads((tmp_path / "out" / "kit_with_rose.jpg.json").read_text())
     assert {f["identity"] for f in record["faces"]} >= {"kit_harington", "rose_leslie"}
     for face in record["faces"]:
         x1, y1, x2, y2 = face["box"]
         assert 0 <= x1 < x2 and 0 <= y1 < y2 and 0 < face["score"] <= 1
-    assert (tmp_path / "out" / "kit_with_rose.jpg").is_file()
+    assert (tmp_path / "out" / "kit_with_rose.jpg.annotated.jpg").is_file()
     assert f"kit_with_rose.jpg: {len(record['faces'])} face(s)" in capsys.readouterr().out
 
 
@@ -96,9 +96,9 @@ def test_video_in_annotated_video_and_per_frame_json_out(app, shared_data: Path,
     writer.release()
     faces = predict_path(app, source, tmp_path / "out", progress=False)["clip.avi"]
     assert [f.identity for f in faces] == ["obama"]
-    record = json.loads((tmp_path / "out" / "clip.json").read_text())
+    record = json.loads((tmp_path / "out" / "clip.avi.json").read_text())
     assert [len(r["faces"]) for r in record["frames"]] == [1, 1, 1]
-    capture = cv2.VideoCapture(str(tmp_path / "out" / "clip.mp4"))
+    capture = cv2.VideoCapture(str(tmp_path / "out" / "clip.avi.annotated.mp4"))
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
     capture.release()
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -22,7 +21,6 @@ from faceid.zoo.blazeface import convert_blazeface_short, load_blazeface
 from faceid.zoo.tflite import read_tflite
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("FACEID_SHARED", REPO.parent / "shared"))
 FIXTURES = REPO / "tests" / "fixtures" / "blazeface"
 SHORT = "blazeface/face_detection_short_range.tflite"
 
@@ -121,23 +119,21 @@ def test_converted_weights_are_cached_as_npz(model_source: Path, tmp_path: Path)
     assert state["blocks.2.dw.weight"].shape == (28, 1, 3, 3) and state["reg8.weight"].shape == (96, 96, 1, 1)
 
 
-def _inputs(shared: Path, names: list[str]) -> np.ndarray:
+def _inputs(shared_data: Path, names: list[str]) -> np.ndarray:
     import cv2
 
     batch = []
     for name in names:
-        image = cv2.imread(str(shared / "data" / name), cv2.IMREAD_COLOR)
+        image = cv2.imread(str(shared_data / name), cv2.IMREAD_COLOR)
         batch.append(letterbox(image[:, :, ::-1], 128)[0])
     return np.stack(batch)
 
 
-def test_converted_net_matches_tflite(net, expected) -> None:
+def test_converted_net_matches_tflite(net, expected, shared_data: Path) -> None:
     import paddle
 
     meta, ref = expected
-    if not (SHARED / "data" / meta["images"][0]).is_file():
-        pytest.skip(f"shared photos not found under {SHARED / 'data'}")
-    inputs = _inputs(SHARED, meta["images"])
+    inputs = _inputs(shared_data, meta["images"])
     shas = [hashlib.sha256(np.ascontiguousarray(x, dtype=np.float32).tobytes()).hexdigest() for x in inputs]
     assert shas == meta["input_sha256"], "letterboxing changed since the fixtures were made"
     with paddle.no_grad():

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,6 @@ from faceid.zoo.blazeface import convert_blazeface_full, load_blazeface
 from faceid.zoo.tflite import read_tflite
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("FACEID_SHARED", REPO.parent / "shared"))
 FIXTURES = REPO / "tests" / "fixtures" / "blazeface"
 FULL = "blazeface/face_detection_full_range_sparse.tflite"
 
@@ -55,13 +53,11 @@ def expected() -> tuple[dict, dict[str, np.ndarray]]:
 
 
 @pytest.fixture(scope="module")
-def photos(expected) -> list[np.ndarray]:
+def photos(expected, shared_data: Path) -> list[np.ndarray]:
     import cv2
 
     meta, _ = expected
-    if not (SHARED / "data" / meta["images"][0]).is_file():
-        pytest.skip(f"shared photos not found under {SHARED / 'data'}")
-    return [cv2.imread(str(SHARED / "data" / name), cv2.IMREAD_COLOR) for name in meta["images"]]
+    return [cv2.imread(str(shared_data / name), cv2.IMREAD_COLOR) for name in meta["images"]]
 
 
 # ------------------------------------------------------------------------------------------ graph and record

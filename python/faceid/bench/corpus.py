@@ -21,9 +21,11 @@ SIZE = 112
 
 
 def default_source() -> Path | None:
-    """``$FACEID_SHARED_DATA`` or ``../shared/data`` from the working directory, if present."""
-    candidates = [os.environ.get("FACEID_SHARED_DATA"), str(Path.cwd().parent / "shared" / "data")]
-    return next((Path(c) for c in candidates if c and Path(c).is_dir()), None)
+    """``<shared>/data`` (:func:`faceid.paths.shared_dir`), if present."""
+    from faceid.paths import shared_dir
+
+    shared = shared_dir()
+    return shared / "data" if shared is not None and (shared / "data").is_dir() else None
 
 
 def _source_faces(source: Path) -> list[np.ndarray]:

@@ -7,6 +7,8 @@ import json
 import tempfile
 from pathlib import Path
 
+from faceid.cli.argtypes import network_name, positive_int
+
 
 def register(groups: argparse._SubParsersAction) -> None:
     parser = groups.add_parser("bench", help="benchmarks (decode, embed, pipeline)")
@@ -14,20 +16,28 @@ def register(groups: argparse._SubParsersAction) -> None:
     commands.required = True
     decode = commands.add_parser("decode", help="decode throughput: cv2 vs numpy pipeline vs native")
     decode.add_argument("--json", default=None, help="also write the results here")
-    decode.add_argument("--count", type=int, default=2000, help="corpus size (images)")
-    decode.add_argument("--source", default=None, help="folder of aligned faces (default ../shared/data)")
+    decode.add_argument("--count", type=positive_int, default=2000, help="corpus size (images)")
+    decode.add_argument("--source", default=None, help="folder of aligned faces (default <shared>/data)")
     decode.add_argument("--corpus_dir", default=None, help="where to write the corpus (default: a temp dir)")
-    decode.add_argument("--repeats", type=int, default=3)
+    decode.add_argument("--repeats", type=positive_int, default=3, help="timed passes per decoder")
     decode.set_defaults(handler=_decode)
     embed = commands.add_parser("embed", help="embedding latency: Recognizer vs bare predictor vs ONNX Runtime")
-    embed.add_argument("--network", default="MobileFaceNet_128")
-    embed.add_argument("--repeats", type=int, default=30, help="interleaved calls per path at batch 1")
+    embed.add_argument("--network", type=network_name, default="MobileFaceNet_128", help="backbone to export and time")
+    embed.add_argument("--repeats", type=positive_int, default=30, help="interleaved calls per path at batch 1")
     embed.add_argument("--json", default=None, help="also write the results here")
     embed.set_defaults(handler=_embed)
     pipeline = commands.add_parser("pipeline", help="detect/align/embed/search ms on a 6-face 1080p photo")
-    pipeline.add_argument("--shared", default=None, help="shared data folder (default ../shared/data)")
-    pipeline.add_argument("--model-source", "--model_source", dest="model_source", default=None)
-    pipeline.add_argument("--repeats", type=int, default=5)
+    pipeline.add_argument(
+        "--shared", default=None, help="shared data folder (default <shared>/data, see FACEID_SHARED)"
+    )
+    pipeline.add_argument(
+        "--model-source",
+        "--model_source",
+        dest="model_source",
+        default=None,
+        help="offline folder of pretrained files (default $FACEID_MODEL_SOURCE, then <shared>/models)",
+    )
+    pipeline.add_argument("--repeats", type=positive_int, default=5, help="timed runs (the median is shown)")
     pipeline.add_argument("--json", default=None, help="also write the results here")
     pipeline.set_defaults(handler=_pipeline)
 
@@ -59,9 +69,15 @@ def _embed(args: argparse.Namespace) -> int:
 
 def _pipeline(args: argparse.Namespace) -> int:
     from faceid.bench.pipeline import format_pipeline_table, run_pipeline_benchmark
-    from faceid.cli.paths import model_source, shared_dir
+    from faceid.cli.paths import model_source
+    from faceid.errors import FaceidError
+    from faceid.paths import shared_candidates, shared_dir
 
-    shared = Path(args.shared) if args.shared else shared_dir() / "data"
+    found = shared_dir()
+    if args.shared is None and found is None:
+        looked = ", ".join(str(p) for p in shared_candidates())
+        raise FaceidError(f"shared data not found (looked in: {looked}); pass --shared or set FACEID_SHARED")
+    shared = Path(args.shared) if args.shared else found / "data"
     source = model_source(args.model_source, fallback=shared.parent / "models")
     result = run_pipeline_benchmark(shared, source, repeats=args.repeats)
     print(format_pipeline_table(result))

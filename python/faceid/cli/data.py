@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from faceid.cli.argtypes import non_negative_int, positive_int
+
 
 def register(groups: argparse._SubParsersAction) -> None:
     parser = groups.add_parser("data", help="check, convert and import training data")
@@ -14,14 +16,16 @@ def register(groups: argparse._SubParsersAction) -> None:
     check = commands.add_parser("check", help="decode every image of a training set and report problems")
     check.add_argument("root", help="folder holding label.txt and the images")
     check.add_argument("--label_file", default=None, help="label file (default ROOT/label.txt)")
-    check.add_argument("--num_workers", type=int, default=2, help="decoder threads")
-    check.add_argument("--no_progress", action="store_true")
+    check.add_argument("--num_workers", type=positive_int, default=2, help="decoder threads (>= 1)")
+    check.add_argument("--no_progress", action="store_true", help="no progress bar (none either when not a terminal)")
     check.set_defaults(handler=_check)
 
     convert = commands.add_parser("convert", help="images <-> per-image kv .bin files (the reference tool)")
     convert.add_argument("--image_path", required=True, help="folder of images")
     convert.add_argument("--bin_path", required=True, help="folder of .bin files")
-    convert.add_argument("--mode", choices=["image2bin", "bin2image"], default="image2bin")
+    convert.add_argument(
+        "--mode", choices=["image2bin", "bin2image"], default="image2bin", help="direction (default image2bin)"
+    )
     convert.add_argument(
         "--label_file", default=None, help="also write a label.txt listing the converted files (this one is only read)"
     )
@@ -34,29 +38,40 @@ def register(groups: argparse._SubParsersAction) -> None:
 
     from_rec = commands.add_parser("from-rec", help="MXNet train.rec/train.idx -> images + label.txt")
     from_rec.add_argument("--root_dir", required=True, help="folder with train.rec and train.idx")
-    from_rec.add_argument("--output_dir", required=True)
+    from_rec.add_argument("--output_dir", required=True, help="folder for the images (or .bin files) and label.txt")
     from_rec.add_argument("--format", choices=["jpg", "bin"], default="jpg", help="write images or kv .bin files")
     from_rec.set_defaults(handler=_from_rec)
 
     synth = commands.add_parser("synth", help="write a synthetic face-identity training set (+ verification pairs)")
     synth.add_argument("--output", required=True, help="folder to write images/, label.txt and VAL_NAME.bin into")
-    synth.add_argument("--identities", type=int, default=300, help="training identities (labels 0..N-1)")
-    synth.add_argument("--samples", type=int, default=30, help="images per training identity")
-    synth.add_argument("--val_pairs", type=int, default=1000, help="verification pairs of unseen identities (0: none)")
+    synth.add_argument("--identities", type=positive_int, default=300, help="training identities (labels 0..N-1)")
+    synth.add_argument("--samples", type=positive_int, default=30, help="images per training identity")
+    synth.add_argument(
+        "--val_pairs", type=non_negative_int, default=1000, help="verification pairs of unseen identities (0: none)"
+    )
     synth.add_argument("--val_name", default="lfw", help="verification set file stem")
-    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--seed", type=non_negative_int, default=0, help="random seed of the drawn identities")
     synth.add_argument("--format", choices=["bin", "jpg"], default="bin", help="kv .bin files or plain .jpg files")
-    synth.add_argument("--num_workers", type=int, default=None, help="writer threads (default: CPU count, <= 8)")
-    synth.add_argument("--no_progress", action="store_true")
+    synth.add_argument(
+        "--num_workers", type=positive_int, default=None, help="writer threads (default: CPU count, <= 8)"
+    )
+    synth.add_argument("--no_progress", action="store_true", help="no progress bar")
     synth.set_defaults(handler=_synth)
 
 
 def _check(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     from faceid.data.check import check_dataset
 
-    report = check_dataset(args.root, args.label_file, num_threads=args.num_workers, progress=not args.no_progress)
-    for problem in report.problems:
-        print(problem.line())
+    progress = not args.no_progress and sys.stderr.isatty()
+    report = check_dataset(
+        args.root,
+        args.label_file,
+        num_threads=args.num_workers,
+        progress=progress,
+        on_problem=lambda problem: tqdm.write(problem.line(), file=sys.stdout),
+    )
     for line in report.summary_lines():
         print(line, file=sys.stderr)
     return 0 if report.ok else 1

@@ -5,26 +5,36 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
+
+from faceid.cli.argtypes import network_name, positive_int
+from faceid.errors import FaceidError, UsageError
 
 
 def register(groups: argparse._SubParsersAction) -> None:
     export = groups.add_parser("export", help="export a checkpoint for Paddle Inference (+ ONNX)")
-    export.add_argument("--network", required=True, help="model name, e.g. MobileFaceNet_128")
+    export.add_argument("--network", type=network_name, required=True, help="model name, e.g. MobileFaceNet_128")
     export.add_argument("--checkpoint", required=True, help="checkpoint folder or training --output folder")
     export.add_argument("--output", "--output_path", required=True, help="export folder")
-    export.add_argument("--embedding_size", type=int, default=None, help="default: from the checkpoint")
+    export.add_argument("--embedding_size", type=positive_int, default=None, help="default: from the checkpoint")
     export.add_argument("--onnx", action="store_true", help="also write inference.onnx (needs paddle2onnx)")
     export.set_defaults(handler=_export)
 
     evaluate = groups.add_parser("eval", help="verification accuracy on lfw/cfp_fp/agedb_30-style .bin sets")
     evaluate.add_argument("--model", default=None, help="export folder (or pretrained model name)")
-    evaluate.add_argument("--network", default=None, help="with --checkpoint: evaluate a training checkpoint")
-    evaluate.add_argument("--checkpoint", "--checkpoint_dir", dest="checkpoint", default=None)
+    evaluate.add_argument(
+        "--network", type=network_name, default=None, help="with --checkpoint: evaluate a training checkpoint"
+    )
+    evaluate.add_argument(
+        "--checkpoint", "--checkpoint_dir", dest="checkpoint", default=None, help="training checkpoint (with --network)"
+    )
     evaluate.add_argument("--data_dir", required=True, help="folder holding <target>.bin")
-    evaluate.add_argument("--val_targets", default="lfw,cfp_fp,agedb_30")
-    evaluate.add_argument("--batch_size", type=int, default=64)
+    evaluate.add_argument(
+        "--val_targets", default="lfw,cfp_fp,agedb_30", help="comma-separated set names (<data_dir>/<name>.bin)"
+    )
+    evaluate.add_argument("--batch_size", type=positive_int, default=64, help="faces per predictor call")
     evaluate.add_argument("--report", default=None, help="write <target>.json and <target>_roc.png here")
-    evaluate.add_argument("--threads", type=int, default=2, help="CPU threads of the predictor")
+    evaluate.add_argument("--threads", type=positive_int, default=2, help="CPU threads of the predictor")
     evaluate.set_defaults(handler=_eval)
 
 
@@ -45,13 +55,13 @@ def _embed_fn(args: argparse.Namespace):
 
     if args.checkpoint:
         if not args.network:
-            raise ValueError("--checkpoint needs --network")
+            raise UsageError("--checkpoint needs --network")
         from faceid.export import load_checkpoint_backbone
 
         model, source, _ = load_checkpoint_backbone(args.network, args.checkpoint)
         return paddle_embed_fn(model), str(source)
     if not args.model:
-        raise ValueError("give --model EXPORT_DIR (or --network NAME --checkpoint DIR)")
+        raise UsageError("give --model EXPORT_DIR (or --network NAME --checkpoint DIR)")
     from faceid.export import verify_export_files
     from faceid.infer import PaddlePredictor, find_program
     from faceid.pipeline.recognizer import _resolve_model_dir
@@ -64,30 +74,48 @@ def _embed_fn(args: argparse.Namespace):
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from faceid.eval.report import evaluate_target, write_report
-    from faceid.eval.verification import decode_verification_images, format_lines, load_val_targets
+    """Score each target in turn; a missing or unreadable set is reported (``path: problem``) and the others still
+    run; exit 1 when any failed."""
+    from faceid.data.verification_set import load_verification_set
 
     try:
         embed_fn, source = _embed_fn(args)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"faceid eval: {error}", file=sys.stderr)
-        return 2
-    targets = load_val_targets(args.data_dir, args.val_targets)
-    if not targets:
-        print(f"faceid eval: none of {args.val_targets} found in {args.data_dir}", file=sys.stderr)
+    except ValueError as error:
+        if isinstance(error, FaceidError):
+            raise
+        raise UsageError(str(error)) from error
+    names = [name.strip() for name in args.val_targets.split(",") if name.strip()]
+    if not names:
+        raise UsageError("--val_targets names no set")
+    failed = []
+    for name in names:
+        path = Path(args.data_dir) / f"{name}.bin"
+        try:
+            vset = load_verification_set(path)
+        except (OSError, ValueError) as error:  # a ValueError from the loader names the file and what is wrong
+            problem = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+            print(f"{path}: {problem.removeprefix(f'{path}: ')}", file=sys.stderr, flush=True)
+            failed.append(str(path))
+            continue
+        _score(args, name, vset, embed_fn, source)
+    if failed:
+        print(f"faceid: error: {len(failed)} of {len(names)} set(s) failed: {', '.join(failed)}", file=sys.stderr)
         return 1
-    for name, vset in targets.items():
-        started = time.perf_counter()
-        report = evaluate_target(
-            name, embed_fn, decode_verification_images(vset), vset.issame, batch_size=args.batch_size
-        )
-        for line in format_lines(name, 1, report.result, report.result.accuracy):
-            print(line)
-        tars = ", ".join(f"{far}: {'n/a' if tar is None else f'{tar:.5f}'}" for far, tar in report.tar_at_far.items())
-        print(f"[{name}][1]TAR@FAR: {tars}")
-        print(f"[{name}][1]Best threshold: cosine {report.to_json()['best_threshold_cosine']:.4f}")
-        print(f"test time: {time.perf_counter() - started:.4f}")
-        if args.report:
-            json_path, png_path = write_report(report, args.report, extra={"model": source})
-            print(f"report: {json_path} {png_path}")
     return 0
+
+
+def _score(args: argparse.Namespace, name: str, vset, embed_fn, source: str) -> None:
+    from faceid.eval.report import evaluate_target, write_report
+    from faceid.eval.verification import decode_verification_images, format_lines
+
+    started = time.perf_counter()
+    report = evaluate_target(name, embed_fn, decode_verification_images(vset), vset.issame, batch_size=args.batch_size)
+    for line in format_lines(name, 1, report.result, report.result.accuracy):
+        print(line)
+    tars = ", ".join(f"{far}: {'n/a' if tar is None else f'{tar:.5f}'}" for far, tar in report.tar_at_far.items())
+    print(f"[{name}][1]TAR@FAR: {tars}")
+    print(f"[{name}][1]Best threshold: cosine {report.to_json()['best_threshold_cosine']:.4f}")
+    print(f"test time: {time.perf_counter() - started:.4f}")
+    if args.report:
+        json_path, png_path = write_report(report, args.report, extra={"model": source})
+        print(f"report: {json_path} {png_path}", flush=True)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
+
+from faceid.errors import FaceidError, UsageError
 
 
 def register(groups: argparse._SubParsersAction) -> None:
@@ -13,7 +14,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     listing = commands.add_parser("list", help="every registered weight set with its source and licence")
     listing.set_defaults(handler=_list)
     get = commands.add_parser("get", help="verify the source files and convert into ~/.faceid/models")
-    get.add_argument("name")
+    get.add_argument("name", help="registered model name (see `faceid models list`)")
     get.add_argument(
         "--model-source",
         "--model_source",
@@ -40,12 +41,12 @@ def _get(args: argparse.Namespace) -> int:
 
     try:
         get_record(args.name)
-    except ValueError as error:
-        print(f"faceid models get: {error} (see `faceid models list`)", file=sys.stderr)
-        return 2
+    except ValueError as error:  # an unknown name: the registry lists the known ones
+        raise UsageError(f"{error} (see `faceid models list`)") from None
     try:
         print(f"{args.name}: {convert(args.name, source=args.model_source)}")
-    except (OSError, ValueError) as error:  # missing source, bad hash, unreadable file, unwritable cache
-        print(f"faceid models get: {error}", file=sys.stderr)
-        return 1
+    except ValueError as error:  # a wrong or damaged source file: the registry names it
+        if isinstance(error, FaceidError):
+            raise
+        raise FaceidError(str(error)) from error
     return 0

@@ -1,22 +1,20 @@
-"""Where the command line looks for the shared demo data and the offline pretrained models."""
+"""Where the command line finds the offline pretrained models (the shared folder itself: :mod:`faceid.paths`)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-
-def shared_dir() -> Path:
-    """``$FACEID_SHARED`` or ``../shared`` from the current folder (holding ``data/`` and ``models/``)."""
-    return Path(os.environ.get("FACEID_SHARED", Path.cwd().parent / "shared"))
+from faceid.paths import shared_dir
 
 
 def model_source(given: str | None, fallback: Path | None = None) -> str | None:
     """The offline model folder: ``given``, else ``$FACEID_MODEL_SOURCE``, else ``fallback`` (default
-    ``<shared>/models``) when it exists."""
+    ``<shared>/models``, see :func:`faceid.paths.shared_dir`) when it exists."""
     if given:
         return given
     if os.environ.get("FACEID_MODEL_SOURCE"):
         return os.environ["FACEID_MODEL_SOURCE"]
-    folder = fallback or shared_dir() / "models"
-    return str(folder) if folder.is_dir() else None
+    shared = shared_dir()
+    folder = fallback or (shared / "models" if shared is not None else None)
+    return str(folder) if folder is not None and folder.is_dir() else None

@@ -6,12 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from faceid.cli.paths import model_source, shared_dir
+from faceid.cli.argtypes import cosine, det_models, positive_int, probability
+from faceid.cli.paths import model_source
+from faceid.errors import FaceidError, UsageError
 
 
 def _model_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--det_model",
+        choices=det_models,
         default="blazeface_short",
         help="detector: blazeface_short (tiles for small faces) or blazeface_full (one 192x192 pass, no tiling)",
     )
@@ -21,29 +24,31 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
         "--model_source",
         dest="model_source",
         default=None,
-        help="offline folder of pretrained files (default $FACEID_MODEL_SOURCE, then ../shared/models)",
+        help="offline folder of pretrained files (default $FACEID_MODEL_SOURCE, then <shared>/models)",
     )
-    parser.add_argument("--det_thresh", type=float, default=0.75)
+    parser.add_argument(
+        "--det_thresh", type=probability, default=0.75, help="minimum detection score, 0..1 (default 0.75)"
+    )
     parser.add_argument(
         "--landmarks",
         choices=["detector", "mtcnn_onet"],
         default="detector",
         help="points used for alignment: the detector's keypoints or MTCNN ONet's 5 points",
     )
-    parser.add_argument("--cpu_threads", type=int, default=2)
+    parser.add_argument("--cpu_threads", type=positive_int, default=2, help="CPU threads per predictor (>= 1)")
     parser.add_argument(
         "--precision",
         choices=["fp32", "bf16", "fp16"],
         default="fp32",
-        help="recognizer precision: bf16 on CPUs with bf16 (checked against fp32 first), fp16 on GPU",
+        help="recognizer precision: bf16 on CPUs with bf16 (checked against fp32 first), fp16 on GPU only",
     )
-    parser.add_argument("--use_gpu", action="store_true")
+    parser.add_argument("--use_gpu", action="store_true", help="recognizer on the GPU (Paddle GPU build)")
     parser.add_argument("--enable_mkldnn", default="true", help="accepted for the reference wheel; oneDNN is on")
 
 
 def register(groups: argparse._SubParsersAction) -> None:
     build = groups.add_parser("build-index", help="build a gallery index from <person>/<images> or a label file")
-    build.add_argument("--img_dir", required=True)
+    build.add_argument("--img_dir", required=True, help="gallery folder: one sub-folder of photos per person")
     build.add_argument("--label", default=None, help="optional path<TAB>name file (paths relative to --img_dir)")
     build.add_argument("--output", required=True, help="index file (.npz)")
     build.add_argument("--aligned", action="store_true", help="gallery photos are aligned 112x112 crops")
@@ -55,25 +60,46 @@ def register(groups: argparse._SubParsersAction) -> None:
     predict.add_argument("--rec", action="store_true", help="recognise faces (needs --index)")
     predict.add_argument("--index", default=None, help="gallery index from build-index")
     predict.add_argument("--input", required=True, help="image, folder or video")
-    predict.add_argument("--output", required=True, help="folder for annotated copies and JSON")
-    predict.add_argument("--rec_thresh", type=float, default=None, help="cosine threshold (default: the index's)")
-    predict.add_argument("--cdd_num", type=int, default=5, help="candidates voted on per face")
-    predict.add_argument("--max_batch_size", type=int, default=32, help="faces per recognizer call")
+    predict.add_argument(
+        "--output", required=True, help="folder for <input name>.json and <input name>.annotated.<ext> (not in --input)"
+    )
+    predict.add_argument("--rec_thresh", type=cosine, default=None, help="cosine threshold (default: the index's)")
+    predict.add_argument("--cdd_num", type=positive_int, default=5, help="candidates voted on per face (>= 1)")
+    predict.add_argument("--max_batch_size", type=positive_int, default=32, help="faces per recognizer call (>= 1)")
+    predict.add_argument(
+        "--fail-fast", "--fail_fast", dest="fail_fast", action="store_true", help="stop at the first bad input"
+    )
     _model_flags(predict)
     predict.set_defaults(handler=_predict)
 
     demo = groups.add_parser("demo", help="gallery_dev: build a gallery, annotate the queries (the main job)")
-    demo.add_argument("--gallery", default=None, help="<person>/<images> folder (default ../shared/data/...)")
-    demo.add_argument("--query", default=None, help="query photos (default ../shared/data/gallery_dev/query)")
-    demo.add_argument("--output", default="faceid_demo_output")
+    demo.add_argument(
+        "--gallery", default=None, help="<person>/<images> folder (default <shared>/data/gallery_dev/train)"
+    )
+    demo.add_argument("--query", default=None, help="query photos (default <shared>/data/gallery_dev/query)")
+    demo.add_argument("--output", default="faceid_demo_output", help="folder for the annotated images and JSON")
     _model_flags(demo)
-    demo.set_defaults(handler=_demo)
+    demo.set_defaults(handler=_demo, fail_fast=False)
+
+
+def _check_device(args: argparse.Namespace) -> None:
+    """``--use_gpu`` needs a usable GPU, ``--precision fp16`` needs ``--use_gpu``; checked before any model loads."""
+    if args.precision == "fp16" and not args.use_gpu:
+        raise UsageError("--precision fp16 runs on a GPU only; add --use_gpu or use fp32/bf16")
+    if args.use_gpu:
+        import paddle
+
+        if not paddle.device.is_compiled_with_cuda():
+            raise UsageError("--use_gpu: this Paddle is the CPU build (see the README's 'Paddle CPU or GPU')")
+        if paddle.device.cuda.device_count() < 1:
+            raise UsageError("--use_gpu: no CUDA device is visible")
 
 
 def _app(args: argparse.Namespace, *, det: bool, rec: bool, index=None):
     from faceid.gallery import DEFAULT_REC_THRESH
     from faceid.pipeline.analysis import FaceAnalysis
 
+    _check_device(args)
     given = getattr(args, "rec_thresh", None)
     threshold = DEFAULT_REC_THRESH if given is None else given
     return FaceAnalysis(
@@ -102,38 +128,81 @@ def _build_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def _annotate(app, source: Path, output: Path, args: argparse.Namespace, describe) -> int:
+    """Run every input, printing ``name: result`` on stdout, or ``path: problem`` on stderr as each failure happens and
+    a summary line naming them all at the end (one input: just ``faceid: error: problem (path)``); 1 if any failed."""
+    from faceid.pipeline.predict import iter_predictions
+
+    failed, done = [], 0
+    single = not source.is_dir()
+    for result in iter_predictions(app, source, output, progress=sys.stderr.isatty(), fail_fast=args.fail_fast):
+        done += 1
+        if result.problem is None:
+            print(f"{result.path.name}: {describe(result.faces)}", flush=True)
+            continue
+        failed.append(result)
+        if single:
+            print(f"faceid: error: {result.problem} ({result.path})", file=sys.stderr)
+        else:
+            print(f"{result.path}: {result.problem}", file=sys.stderr, flush=True)
+    if failed and not single:
+        names = ", ".join(r.path.name for r in failed)
+        print(f"faceid: error: {len(failed)} of {done} inputs failed: {names}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def _predict(args: argparse.Namespace) -> int:
-    from faceid.pipeline.predict import predict_path
+    from faceid.pipeline.predict import check_output_folder
 
     det, rec = args.det or not args.rec, args.rec or not args.det
     if rec and not args.index:
-        print("faceid predict: recognition needs --index (or pass --det alone)", file=sys.stderr)
-        return 2
+        raise UsageError("recognition needs --index (or pass --det alone)")
+    check_output_folder(args.input, args.output)  # before any model loads
+    if not Path(args.input).exists():
+        raise FaceidError("input not found", args.input)
     app = _app(args, det=det, rec=rec, index=args.index if rec else None)
-    for name, faces in predict_path(app, args.input, args.output).items():
+
+    def describe(faces) -> str:
         found = ", ".join(f"{f.identity or 'face'} ({f.sim if f.sim is not None else f.det_score:.2f})" for f in faces)
-        print(f"{name}: {len(faces)} face(s){': ' + found if faces else ''}")
-    return 0
+        return f"{len(faces)} face(s){': ' + found if faces else ''}"
+
+    return _annotate(app, Path(args.input), Path(args.output), args, describe)
+
+
+def _demo_folders(args: argparse.Namespace) -> tuple[Path, Path]:
+    """The gallery and query folders: the flags, else ``<shared>/data/gallery_dev``; an error that names every
+    folder looked in when a default is missing."""
+    from faceid.paths import shared_candidates, shared_dir
+
+    shared = shared_dir()
+    if (args.gallery is None or args.query is None) and shared is None:
+        looked = ", ".join(str(p) for p in shared_candidates())
+        raise FaceidError(
+            f"the demo data was not found (looked for the shared folder in: {looked}); "
+            "set FACEID_SHARED=/path/to/shared or pass --gallery, --query and --model-source"
+        )
+    gallery = Path(args.gallery) if args.gallery else shared / "data" / "gallery_dev" / "train"
+    query = Path(args.query) if args.query else shared / "data" / "gallery_dev" / "query"
+    for path, flag in ((gallery, "--gallery"), (query, "--query")):
+        if not path.is_dir():
+            raise FaceidError(f"{flag} folder not found; pass {flag} or set FACEID_SHARED", path)
+    return gallery, query
 
 
 def _demo(args: argparse.Namespace) -> int:
     from faceid.pipeline.analysis import iter_gallery_images
-    from faceid.pipeline.predict import predict_path
+    from faceid.pipeline.predict import check_output_folder
 
-    gallery = Path(args.gallery or shared_dir() / "data" / "gallery_dev" / "train")
-    query = Path(args.query or shared_dir() / "data" / "gallery_dev" / "query")
-    for path, what in ((gallery, "--gallery"), (query, "--query")):
-        if not path.exists():
-            print(
-                f"faceid demo: {path} not found; pass {what} (the defaults need ../shared beside the repo)",
-                file=sys.stderr,
-            )
-            return 2
+    gallery, query = _demo_folders(args)
+    check_output_folder(query, args.output)
     app = _app(args, det=True, rec=True)
     app.index = app.build_index(iter_gallery_images(gallery))
     print(f"gallery: {len(app.index.identities)} people ({', '.join(app.index.identities)}) from {gallery}")
-    for name, faces in predict_path(app, query, args.output).items():
+
+    def describe(faces) -> str:
         people = ", ".join(f"{f.identity} at {[round(float(v)) for v in f.bbox]} ({f.sim:.2f})" for f in faces)
-        print(f"{name}: {people or 'no faces'}")
+        return people or "no faces"
+
+    code = _annotate(app, query, Path(args.output), args, describe)
     print(f"annotated images and JSON: {Path(args.output).resolve()}")
-    return 0
+    return code

@@ -10,6 +10,9 @@ import sys
 from dataclasses import fields
 from typing import get_type_hints
 
+from faceid.cli.argtypes import loss_name, network_name, non_negative_int
+from faceid.errors import UsageError
+
 # Extra spellings accepted on the command line (Arcface-Paddle v2's names).
 _FLAG_ALIASES = {
     "amp": ["--fp16"],
@@ -19,6 +22,8 @@ _FLAG_ALIASES = {
     "log_interval": ["--log_interval_step"],
     "resume": ["--checkpoint_dir"],
 }
+# Flags checked while parsing (the others by TrainConfig, before training starts).
+_FLAG_TYPES = {"network": network_name, "loss": loss_name}
 # Arcface-Paddle flags that faceid does not need (accepted so Arcface-Paddle's command lines keep working).
 _IGNORED_FLAGS = {
     "--is_bin": "each file's format is detected from its content",
@@ -47,7 +52,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key")
     parser.add_argument("--gpus", default=None, help="launch one process per listed GPU (e.g. 0,1,2,3)")
-    parser.add_argument("--nproc_per_node", type=int, default=0, help="launch N processes on this machine")
+    parser.add_argument("--nproc_per_node", type=non_negative_int, default=0, help="launch N processes on this machine")
     hints = get_type_hints(TrainConfig)
     special = {
         "resume": {
@@ -66,6 +71,8 @@ def register(groups: argparse._SubParsersAction) -> None:
         metavar = "N" if kind is int else "X" if kind is float else "LIST" if "tuple" in str(kind) else None
         extra = {"nargs": "?", "const": "true", "metavar": "BOOL"} if kind is bool else {"metavar": metavar}
         extra = {"help": f"(default from the preset: {item.default!r})", **extra, **special.get(item.name, {})}
+        if item.name in _FLAG_TYPES:
+            extra["type"] = _FLAG_TYPES[item.name]
         parser.add_argument(
             f"--{item.name}",
             *_FLAG_ALIASES.get(item.name, []),
@@ -132,7 +139,6 @@ def _train(args: argparse.Namespace) -> int:
     try:
         config = _config_from_args(args)
     except ValueError as error:
-        print(f"faceid train: {error}", file=sys.stderr)
-        return 2
+        raise UsageError(str(error)) from error
     result = train(config)
     return 0 if result.state.global_step > 0 else 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,8 +80,10 @@ def check_dataset(
     num_threads: int = 2,
     batch_size: int = 256,
     progress: bool = True,
+    on_problem: Callable[[Problem], None] | None = None,
 ) -> CheckReport:
-    """Decode every listed image (expecting 112x112) and check the labels."""
+    """Decode every listed image (expecting 112x112) and check the labels; every problem is collected (and passed to
+    ``on_problem`` as it is found), never raised."""
     from faceid.data.label_file import read_label_file
 
     root = Path(root)
@@ -89,12 +92,17 @@ def check_dataset(
     report = CheckReport(num_images=len(entries))
     if not entries:
         report.problems.append(Problem(str(label_path), "label", "no samples listed"))
+        if on_problem is not None:
+            on_problem(report.problems[-1])
         return report
     labels = np.array([e.label for e in entries], dtype=np.int64)
     report.label_min, report.label_max = int(labels.min()), int(labels.max())
     report.class_counts = np.bincount(labels)
     report.num_classes = int((report.class_counts > 0).sum())
     report.problems.extend(label_problems(labels, label_path))
+    for problem in report.problems:
+        if on_problem is not None:
+            on_problem(problem)
 
     reader = NativeBatchReader([root / e.path for e in entries], num_threads=num_threads)
     out = np.empty((batch_size, 3, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
@@ -104,5 +112,7 @@ def check_dataset(
             indices = np.arange(start, min(start + batch_size, len(entries)))
             for failure in reader.submit(indices, np.zeros(len(indices), np.uint8), out[: len(indices)]).wait():
                 report.problems.append(_classify(failure.path, failure.reason))
+                if on_problem is not None:
+                    on_problem(report.problems[-1])
             bar.update(len(indices))
     return report

@@ -7,14 +7,22 @@ from pathlib import Path
 
 import numpy as np
 
+from faceid.errors import InputError
 
-class CorruptImageError(ValueError):
-    """An image (or kv .bin file) that cannot be read or decoded; ``path`` names it."""
+# Pillow's limit for a decompression bomb: a header claiming more pixels is refused before decoding.
+MAX_IMAGE_PIXELS = 178_956_970
+
+
+class CorruptImageError(InputError):
+    """An image (or kv .bin file) that cannot be read or decoded; ``path`` names it (a ``ValueError`` too)."""
 
     def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
+        super().__init__(reason, path)
         self.path = str(path)
         self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
 
 
 _SIGNATURES = ((b"\xff\xd8\xff", "jpeg"), (b"\x89PNG\r\n\x1a\n", "png"), (b"BM", "bmp"))
@@ -39,6 +47,37 @@ def read_image_bytes(path: str | os.PathLike[str]) -> bytes:
         raise CorruptImageError(path, f"cannot read: {exc.strerror or exc}") from exc
 
 
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the first SOF marker of a JPEG, or None when there is none before the data ends."""
+    at = 2
+    while at + 9 <= len(data):
+        if data[at] != 0xFF:
+            return None
+        marker = data[at + 1]
+        if marker == 0xFF:
+            at += 1
+            continue
+        length = int.from_bytes(data[at + 2 : at + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return int.from_bytes(data[at + 7 : at + 9], "big"), int.from_bytes(data[at + 5 : at + 7], "big")
+        at += 2 + length
+    return None
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) read from an encoded image's header (JPEG, PNG, BMP), or None when it cannot be read."""
+    kind = sniff_format(data)
+    if kind == "png" and len(data) >= 24:
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if kind == "bmp" and len(data) >= 26:
+        return abs(int.from_bytes(data[18:22], "little", signed=True)), abs(
+            int.from_bytes(data[22:26], "little", signed=True)
+        )
+    if kind == "jpeg":
+        return _jpeg_size(data)
+    return None
+
+
 def decode_bgr(data: bytes, path: str | os.PathLike[str]) -> np.ndarray:
     """Decode with OpenCV into (H, W, 3) uint8 BGR, as the reference does (``cv2.imdecode``).
 
@@ -47,10 +86,18 @@ def decode_bgr(data: bytes, path: str | os.PathLike[str]) -> np.ndarray:
     """
     import cv2
 
+    if not data:
+        raise CorruptImageError(path, "empty file")
     if sniff_format(data) is None:
         raise CorruptImageError(path, "not a JPEG, PNG or BMP image")
     if sniff_format(data) == "jpeg" and data.rfind(b"\xff\xd9") < 0:
         raise CorruptImageError(path, "corrupt JPEG: no end-of-image marker (truncated file?)")
+    size = image_size(data)
+    if size is not None and size[0] * size[1] > MAX_IMAGE_PIXELS:
+        raise CorruptImageError(
+            path,
+            f"{size[0]}x{size[1]} pixels is over the {MAX_IMAGE_PIXELS:,} pixel limit (decompression bomb?)",
+        )
     image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise CorruptImageError(path, "OpenCV could not decode the image")
@@ -60,3 +107,21 @@ def decode_bgr(data: bytes, path: str | os.PathLike[str]) -> np.ndarray:
 def load_bgr(path: str | os.PathLike[str]) -> np.ndarray:
     """Read and decode one training image (plain file or kv .bin) into uint8 BGR."""
     return decode_bgr(read_image_bytes(path), path)
+
+
+def load_photo_bgr(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read a user's photo into uint8 BGR as :func:`load_bgr` does (OpenCV, EXIF orientation applied), but strictly:
+    a JPEG that libjpeg would only warn about (damaged data, decoded as garbage with a message on stderr) is refused
+    by a native check first, so a damaged file is one clear error."""
+    from faceid.ops.image import DecodeError, decode_jpeg
+
+    data = read_image_bytes(path)
+    if sniff_format(data) == "jpeg" and data.rfind(b"\xff\xd9") >= 0:
+        size = image_size(data)
+        if size is None or size[0] * size[1] <= MAX_IMAGE_PIXELS:
+            try:
+                decode_jpeg(data, MAX_IMAGE_PIXELS)
+            except DecodeError as error:
+                if "colour space" not in str(error):  # CMYK/YCCK: OpenCV reads those
+                    raise CorruptImageError(path, str(error)) from None
+    return decode_bgr(data, path)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from faceid.errors import InputError
 from faceid.io.hashing import sha256_file
 
 __all__ = [
@@ -232,7 +233,7 @@ _RECORDS: dict[str, ModelRecord] = {
 def get_record(name: str) -> ModelRecord:
     """The record of pretrained model ``name``; ``ValueError`` naming the known models otherwise."""
     if name not in _RECORDS:
-        raise ValueError(f"unknown pretrained model {name!r}; known: {', '.join(sorted(_RECORDS))}")
+        raise InputError(f"unknown pretrained model {name!r}; known: {', '.join(sorted(_RECORDS))}")
     return _RECORDS[name]
 
 
@@ -292,5 +293,5 @@ def source_file(entry: SourceFile, source: str | os.PathLike[str] | None = None)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found (expected {entry.path} under the model source {root})")
     if entry.sha256 is not None and (actual := sha256_file(path)) != entry.sha256:
-        raise ValueError(f"{path}: SHA-256 {actual} does not match the registry's {entry.sha256}")
+        raise InputError(f"SHA-256 {actual} does not match the registry's {entry.sha256}", path)
     return path
