@@ -10,14 +10,22 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 # The one place tests find the shared folder: $FACEID_SHARED, else ../shared beside this repository.
 SHARED = Path(os.environ.get("FACEID_SHARED") or REPO.parent / "shared")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def skip_or_fail_in_ci(reason: str) -> None:
+    """Skip a test whose inputs are missing here; in CI (``CI=true``) a missing input hides a broken path: fail."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: this must not be skipped in CI)")
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """``../shared/data`` (or ``$FACEID_SHARED/data``); skips the test when it is absent."""
+    """``../shared/data`` (or ``$FACEID_SHARED/data``); skips the test when it is absent (fails in CI)."""
     path = SHARED / "data"
     if not path.is_dir():
-        pytest.skip(f"shared test data not found at {path} (set FACEID_SHARED to its parent folder)")
+        skip_or_fail_in_ci(f"shared test data not found at {path} (set FACEID_SHARED to its parent folder)")
     return path
 
 
@@ -52,11 +60,25 @@ def exported_model(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="session")
 def shared_models() -> Path:
-    """The offline pretrained-model folder: ``$FACEID_MODEL_SOURCE`` or ``../shared/models``; skips when absent."""
+    """The offline pretrained-model folder: ``$FACEID_MODEL_SOURCE`` or ``../shared/models``; skips when absent
+    (fails in CI)."""
     path = Path(os.environ.get("FACEID_MODEL_SOURCE") or SHARED / "models")
     if not path.is_dir():
-        pytest.skip(f"pretrained model source not found at {path} (set FACEID_MODEL_SOURCE to a ../shared/models copy)")
+        skip_or_fail_in_ci(f"pretrained model source not found at {path} (set FACEID_MODEL_SOURCE to a ../shared/models copy)")
     return path
+
+
+@pytest.fixture(scope="session")
+def shared_model_file(shared_models: Path):
+    """``find(relative)``: that file under the offline model folder; skips when absent (fails in CI)."""
+
+    def find(relative: str) -> Path:
+        path = shared_models / relative
+        if not path.is_file():
+            skip_or_fail_in_ci(f"{relative} not found under {shared_models}")
+        return path
+
+    return find
 
 
 @pytest.fixture(scope="session")
@@ -78,7 +100,7 @@ def require_native_loop() -> None:
     usable, why = native_status()
     if usable:
         return
-    if os.environ.get("CI", "").lower() == "true" and pinned_paddle_installed():
+    if IN_CI and pinned_paddle_installed():
         pytest.fail(f"the native loop is not active although {pinned_paddle()} is installed: {why}")
     pytest.skip(f"native predictor unavailable: {why}")
 

@@ -160,11 +160,10 @@ def test_argument_errors() -> None:
 
 # ------------------------------------------------------------------------------------------------ real photo
 @pytest.fixture(scope="module")
-def detector(shared_models: Path, shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
+def detector(shared_models: Path, shared_data: Path, shared_model_file, tmp_path_factory: pytest.TempPathFactory):
     from faceid.pipeline.detector import FaceDetector
 
-    if not (shared_models / SHORT).is_file():
-        pytest.skip(f"{SHORT} not found under {shared_models}")
+    shared_model_file(SHORT)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FACEID_HOME", str(tmp_path_factory.mktemp("faceid_home")))
         return FaceDetector(model_source=shared_models)

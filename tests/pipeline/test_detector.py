@@ -171,12 +171,11 @@ def test_tiles_cover_the_image_with_overlap() -> None:
 
 # ------------------------------------------------------------------------------------------------ the detector
 @pytest.fixture(scope="module")
-def detector(shared_models: Path, shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
+def detector(shared_models: Path, shared_data: Path, shared_model_file, tmp_path_factory: pytest.TempPathFactory):
     from faceid.pipeline.detector import FaceDetector
 
     source = shared_models
-    if not (source / SHORT).is_file():
-        pytest.skip(f"{SHORT} not found under {source}")
+    shared_model_file(SHORT)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FACEID_HOME", str(tmp_path_factory.mktemp("faceid_home")))
         return FaceDetector(model_source=source)

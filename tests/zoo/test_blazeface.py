@@ -26,9 +26,8 @@ SHORT = "blazeface/face_detection_short_range.tflite"
 
 
 @pytest.fixture(scope="module")
-def model_source(shared_models: Path) -> Path:
-    if not (shared_models / SHORT).is_file():
-        pytest.skip(f"{SHORT} not found under {shared_models}")
+def model_source(shared_models: Path, shared_model_file) -> Path:
+    shared_model_file(SHORT)
     return shared_models
 
 

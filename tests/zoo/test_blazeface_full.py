@@ -26,9 +26,8 @@ FULL = "blazeface/face_detection_full_range_sparse.tflite"
 
 
 @pytest.fixture(scope="module")
-def model_source(shared_models: Path) -> Path:
-    if not (shared_models / FULL).is_file():
-        pytest.skip(f"{FULL} not found under {shared_models}")
+def model_source(shared_models: Path, shared_model_file) -> Path:
+    shared_model_file(FULL)
     return shared_models
 
 
