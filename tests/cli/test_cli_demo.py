@@ -50,7 +50,7 @@ def test_demo_names_every_gallery_person_and_leaves_strangers_unknown(
     printed = {line.split(": ", 1)[0]: line.split(": ", 1)[1] for line in lines[1:-1]}
     assert set(printed) == set(EXPECTED)
     for name, people in EXPECTED.items():
-        faces = json.loads((out / f"{Path(name).stem}.json").read_text())["faces"]
+        faces = json.loads((out / f"{name}.json").read_text())["faces"]  # x.jpg -> x.jpg.json
         named = [face["identity"] for face in faces if face["identity"] != "unknown"]
         assert sorted(named) == sorted(people), f"{name}: {faces}"  # each person once, nobody else named
         unknown = len(faces) - len(named)
@@ -60,7 +60,7 @@ def test_demo_names_every_gallery_person_and_leaves_strangers_unknown(
         assert [(who, [int(v) for v in box]) for who, *box in shown] == [
             (face["identity"], [round(v) for v in face["box"]]) for face in faces
         ]
-        annotated = cv2.imread(str(out / name))
+        annotated = cv2.imread(str(out / f"{name}.annotated{Path(name).suffix}"))  # x.jpg.annotated.jpg
         original = cv2.imread(str(shared_data / "gallery_dev" / "query" / name))
         assert annotated is not None and annotated.shape == original.shape
         assert (annotated != original).any(), f"{name}: nothing drawn"
