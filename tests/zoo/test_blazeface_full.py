@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 from faceid.ops.detect import box_iou, decode_blazeface, letterbox, letterbox_params, ssd_anchors
-from faceid.zoo import get_record
 from faceid.zoo.blazeface import convert_blazeface_full, load_blazeface
 from faceid.zoo.tflite import read_tflite
 
@@ -80,26 +79,6 @@ def test_reader_parses_the_sparse_full_range_graph(model_source: Path) -> None:
             assert np.count_nonzero(dense) == np.count_nonzero(stored.data)
             assert 0.25 < stored.data.size / dense.size < 0.35  # about 30% of each sparse kernel is stored
             np.testing.assert_array_equal(np.sort(dense[dense != 0]), np.sort(stored.data[stored.data != 0]))
-
-
-def test_record_agrees_with_the_real_file(model_source: Path, shared_sha256sums: dict[str, str]) -> None:
-    """The record's hash is the file's real SHA-256 (and ../shared/SHA256SUMS's); its input size and anchor layout
-    are what the graph itself declares."""
-    record = get_record("blazeface_full")
-    path = model_source / record.files[0].path
-    actual = hashlib.sha256(path.read_bytes()).hexdigest()
-    assert record.files[0].sha256 == actual
-    if shared_sha256sums:
-        assert shared_sha256sums[f"./models/{record.files[0].path}"] == actual
-    model = read_tflite(path)
-    assert model.tensors[model.inputs[0]].shape == (1, *record.input_size, 3)  # NHWC
-    anchors = ssd_anchors(record.input_size[0], tuple(record.extra["strides"]), record.extra["anchors_per_layer"])
-    outputs = sorted(model.tensors[i].shape for i in model.outputs)
-    assert (
-        outputs
-        == [(1, len(anchors), 1), (1, len(anchors), 16)]
-        == [(1, record.extra["num_anchors"], k) for k in (1, 16)]
-    )
 
 
 def test_converter_and_cache(model_source: Path, tmp_path: Path) -> None:

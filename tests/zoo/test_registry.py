@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 
 from faceid.zoo import convert, get_record, list_records
 from faceid.zoo.registry import resolve
+from faceid.zoo.tflite import read_tflite
 
 # The models faceid offers (README "Pretrained models"); a new record must be added here on purpose.
 EXPECTED = {
@@ -122,3 +124,26 @@ def test_the_extracted_reference_model_loads_and_embeds(shared_models: Path) -> 
     predictor = load("mobileface_v1.0_infer", source=shared_models)
     embedding = predictor.run(np.zeros((2, 3, 112, 112), np.float32))
     assert embedding.shape == (2, 128) and np.isfinite(embedding).all()
+
+
+@pytest.mark.parametrize("name", ["blazeface_short", "blazeface_full"])
+def test_blazeface_record_agrees_with_the_real_file(name: str, shared_model_file, shared_sha256sums) -> None:
+    """The record's hash is the file's real SHA-256 (and ../shared/SHA256SUMS's); its input size and anchor layout
+    are what the graph itself declares."""
+    from faceid.ops.detect import ssd_anchors
+
+    record = get_record(name)
+    path = shared_model_file(record.files[0].path)
+    actual = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert record.files[0].sha256 == actual
+    if shared_sha256sums:
+        assert shared_sha256sums[f"./models/{record.files[0].path}"] == actual
+    model = read_tflite(path)
+    assert model.tensors[model.inputs[0]].shape == (1, *record.input_size, 3)  # NHWC
+    anchors = ssd_anchors(record.input_size[0], tuple(record.extra["strides"]), record.extra["anchors_per_layer"])
+    outputs = sorted(model.tensors[i].shape for i in model.outputs)
+    assert (
+        outputs
+        == [(1, len(anchors), 1), (1, len(anchors), 16)]
+        == [(1, record.extra["num_anchors"], k) for k in (1, 16)]
+    )
