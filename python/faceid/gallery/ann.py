@@ -173,12 +173,12 @@ def attach_ann(store: Any, *, required: bool = False, kind: str | None = None) -
     """Give ``store.index`` an ANN index: the saved one brought up to date from the change log, or a new one
     (saved). Only for galleries of at least :data:`ANN_MIN_SIZE` faces unless ``required``."""
     index = store.index
+    if not required and len(index) < ANN_MIN_SIZE:
+        return
     if not faiss_available():
         if required:
             raise InputError("approximate search needs faiss: pip install 'faceid[ann]' (Python >= 3.10)", store.url)
         logger.info("faiss not installed: exact search")
-        return
-    if not required and len(index) < ANN_MIN_SIZE:
         return
     path, meta = ann_path(store), {"fingerprint": index.fingerprint, "dim": index.dim}
     ann = AnnIndex.load(path, meta)
