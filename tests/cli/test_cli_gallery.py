@@ -19,7 +19,12 @@ pytestmark = pytest.mark.slow
 def faceid(*args: str | Path, home: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "FACEID_HOME": str(home)}
     return subprocess.run(
-        [sys.executable, "-m", "faceid", *map(str, args)], capture_output=True, text=True, env=env, timeout=300
+        [sys.executable, "-m", "faceid", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
     )
 
 
@@ -68,8 +73,9 @@ def test_index_reader_and_fingerprint(tmp_path: Path, crops: Path, exported_mode
     (second / "faceid.json").write_text(json.dumps({**meta, "source": "another training run"}))
     os.chdir(tmp_path / "a")
     index = tmp_path / "index.npz"
-    run = faceid("build-index", "--img_dir", crops, "--output", index, "--rec_model", "exported", "--aligned",
-                 home=tmp_path)
+    run = faceid(
+        "build-index", "--img_dir", crops, "--output", index, "--rec_model", "exported", "--aligned", home=tmp_path
+    )
     assert run.returncode == 0, run.stderr
     probe = next((crops / "bob").iterdir())
     predict = ["predict", "--rec", "--input", probe, "--output", tmp_path / "out"]
@@ -135,7 +141,10 @@ def test_several_faces_warn_or_skip_and_faceless_galleries_fail(
     assert "two_people.jpg: 2 faces" in run.stderr and "no_face.png: no face" in run.stderr
     with np.load(index) as data:
         assert list(data["labels"]) == ["pair"]
-    run = faceid("build-index", "--img_dir", photos, "--output", tmp_path / "strict.npz", "--strict", *source,
-                 home=tmp_path)
+    run = faceid(
+        "build-index", "--img_dir", photos, "--output", tmp_path / "strict.npz", "--strict", *source, home=tmp_path
+    )
     assert run.returncode != 0 and not (tmp_path / "strict.npz").exists()
-    assert "no face enrolled" in run.stderr and "pair/two_people.jpg" in run.stderr and "nobody/no_face.png" in run.stderr
+    assert (
+        "no face enrolled" in run.stderr and "pair/two_people.jpg" in run.stderr and "nobody/no_face.png" in run.stderr
+    )

@@ -33,8 +33,11 @@ def _naive(scores, subjects, truth, fpir):
     for t in candidates:
         strangers = [max(row) >= t for row, name in zip(scores, truth) if name not in subjects]
         if sum(strangers) / len(strangers) <= fpir:
-            hits = [subjects[int(np.argmax(row))] == name and max(row) >= t
-                    for row, name in zip(scores, truth) if name in subjects]
+            hits = [
+                subjects[int(np.argmax(row))] == name and max(row) >= t
+                for row, name in zip(scores, truth)
+                if name in subjects
+            ]
             return sum(hits) / len(hits)
     raise AssertionError("unreachable")
 
@@ -57,5 +60,5 @@ def test_against_naive_sweeps_on_random_scores() -> None:
             naive = np.mean([truth[p] in [subjects[i] for i in np.argsort(-scores[p])[:k]] for p in mated])
             assert rank_k_rate(scores, subjects, truth, k) == pytest.approx(naive)
         for fpir in (0.1, 0.25, 0.5):
-            tpir, threshold = tpir_at_fpir(scores, subjects, truth, fpir)
+            tpir, _threshold = tpir_at_fpir(scores, subjects, truth, fpir)
             assert tpir == pytest.approx(_naive(scores, subjects, truth, fpir)), (trial, fpir)

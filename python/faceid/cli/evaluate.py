@@ -74,12 +74,18 @@ def _eval_open_set(args: argparse.Namespace) -> int:
 
     if not (args.gallery and args.probe):
         raise UsageError("open-set evaluation needs both --gallery DIR and --probe DIR")
-    app = FaceAnalysis(args.det_model, args.model or "mobileface_v2", model_source=model_source(args.model_source),
-                       threads=args.threads)
+    app = FaceAnalysis(
+        args.det_model,
+        args.model or "mobileface_v2",
+        model_source=model_source(args.model_source),
+        threads=args.threads,
+    )
     report = evaluate_open_set(app, args.gallery, args.probe)
     summary = report.to_json()
-    print(f"gallery: {summary['gallery_subjects']} people; probes: {summary['mated_probes']} mated, "
-          f"{summary['non_mated_probes']} non-mated, {len(summary['probes_without_face'])} without a face")
+    print(
+        f"gallery: {summary['gallery_subjects']} people; probes: {summary['mated_probes']} mated, "
+        f"{summary['non_mated_probes']} non-mated, {len(summary['probes_without_face'])} without a face"
+    )
     for key in ("rank_1", "rank_5"):
         print(f"{key}: {'n/a' if summary[key] is None else f'{summary[key]:.4f}'}")
     for fpir, tpir in summary["tpir_at_fpir"].items():

@@ -126,7 +126,9 @@ class OpenSetReport:
         }
 
 
-def evaluate_open_set(app: Any, gallery_dir: str | os.PathLike[str], probe_dir: str | os.PathLike[str]) -> OpenSetReport:
+def evaluate_open_set(
+    app: Any, gallery_dir: str | os.PathLike[str], probe_dir: str | os.PathLike[str]
+) -> OpenSetReport:
     """Enrol ``gallery_dir`` (``<person>/<photos>``) with a :class:`faceid.pipeline.FaceAnalysis` and score every photo
     of ``probe_dir`` (``<person>/<photos>``, people absent from the gallery allowed; the largest face of each)."""
     from faceid.gallery.enrol import check_found, embed_photos, gallery_entries

@@ -136,8 +136,9 @@ class GalleryStore(ABC):
         row = self._execute(cur, "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         version = int(row[0]) if row else 0
         if version > SCHEMA_VERSION:
-            raise InputError(f"gallery store has schema version {version}; this faceid reads <= {SCHEMA_VERSION}",
-                             self.url)
+            raise InputError(
+                f"gallery store has schema version {version}; this faceid reads <= {SCHEMA_VERSION}", self.url
+            )
         for step in range(version, SCHEMA_VERSION):
             for statement in MIGRATIONS[step - 1]:
                 self._execute(cur, statement)
@@ -249,9 +250,7 @@ class GalleryStore(ABC):
             ).fetchall()
         if rows:
             vectors = np.frombuffer(b"".join(bytes(r[2]) for r in rows), dtype=np.float32).reshape(len(rows), -1)
-            self.index.add_labelled(
-                [r[1] for r in rows], vectors, ids=np.array([r[0] for r in rows]), normalized=True
-            )
+            self.index.add_labelled([r[1] for r in rows], vectors, ids=np.array([r[0] for r in rows]), normalized=True)
 
     # -- writes ---------------------------------------------------------------------------------------------
     def add(
@@ -266,8 +265,9 @@ class GalleryStore(ABC):
         """Enrol faces of ``name`` in one transaction (the subject is created when new). A face whose image
         digest is already enrolled is skipped and reported in ``duplicates``."""
         if self.index is None:
-            raise InputError("gallery store has no model yet: open it with the recogniser's fingerprint and dim",
-                             self.url)
+            raise InputError(
+                "gallery store has no model yet: open it with the recogniser's fingerprint and dim", self.url
+            )
         rows = np.asarray(embeddings, dtype=np.float32).reshape(-1, self.index.dim)
         from faceid.gallery.index import _unit
 
@@ -324,14 +324,16 @@ class GalleryStore(ABC):
         if row:
             return int(row[0])
         return int(
-            self._execute(cur, "INSERT INTO subjects (name, created) VALUES (?, ?) RETURNING id", (name, now))
-            .fetchone()[0]
+            self._execute(
+                cur, "INSERT INTO subjects (name, created) VALUES (?, ?) RETURNING id", (name, now)
+            ).fetchone()[0]
         )
 
     def _log(self, cur: Any, op: str, face: int) -> int:
         return int(
-            self._execute(cur, "INSERT INTO changes (op, face_id) VALUES (?, ?) RETURNING seq", (op, face))
-            .fetchone()[0]
+            self._execute(cur, "INSERT INTO changes (op, face_id) VALUES (?, ?) RETURNING seq", (op, face)).fetchone()[
+                0
+            ]
         )
 
     def _applied(self, seqs: list[int], apply_locally: Any) -> None:
@@ -369,8 +371,12 @@ class GalleryStore(ABC):
         return [Subject(str(name), int(count), float(created)) for name, count, created in rows]
 
     def search(
-        self, queries: np.ndarray, *, cdd_num: int = 5, rec_thresh: float = DEFAULT_REC_THRESH,
-        exact: bool | None = None
+        self,
+        queries: np.ndarray,
+        *,
+        cdd_num: int = 5,
+        rec_thresh: float = DEFAULT_REC_THRESH,
+        exact: bool | None = None,
     ) -> list[Match]:
         """:meth:`GalleryIndex.search` on the current gallery (other writers' changes included)."""
         self.refresh()
