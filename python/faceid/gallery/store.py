@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -84,6 +85,7 @@ class GalleryStore(ABC):
         if ann not in ("auto", "on", "off"):
             raise ValueError(f"ann must be auto, on or off, got {ann!r}")
         self.url, self._dtype, self._ann_mode = url, dtype, ann
+        self._index_lock = threading.RLock()  # searches and index updates from several threads
         self._ann_path = None if ann_path is None else Path(ann_path)
         self._connect(create)
         with self._transaction(write=True) as cur:
@@ -220,6 +222,10 @@ class GalleryStore(ABC):
 
     def refresh(self, *, force: bool = False) -> None:
         """Apply other writers' changes (at most every ``poll_interval`` seconds unless ``force``)."""
+        with self._index_lock:
+            self._refresh(force)
+
+    def _refresh(self, force: bool) -> None:
         if self.index is None:
             with self._transaction() as cur:
                 self._meta = self._read_meta(cur)
@@ -339,11 +345,15 @@ class GalleryStore(ABC):
     def _applied(self, seqs: list[int], apply_locally: Any) -> None:
         """After a commit: when our changes directly follow what the index has seen, apply them in memory;
         otherwise (another writer came between) read the log."""
+        with self._index_lock:
+            self._apply_own(seqs, apply_locally)
+
+    def _apply_own(self, seqs: list[int], apply_locally: Any) -> None:
         if seqs and seqs[0] == self._seq + 1 and seqs[-1] == self._seq + len(seqs):
             apply_locally()
             self._seq = seqs[-1]
         elif seqs:
-            self.refresh(force=True)
+            self._refresh(True)
 
     def remove(self, name: str) -> int:
         """Remove ``name`` and all its faces in one transaction; returns the number of faces removed."""
@@ -379,10 +389,11 @@ class GalleryStore(ABC):
         exact: bool | None = None,
     ) -> list[Match]:
         """:meth:`GalleryIndex.search` on the current gallery (other writers' changes included)."""
-        self.refresh()
-        if self.index is None:
-            raise InputError("gallery store is empty (no model recorded yet)", self.url)
-        return self.index.search(queries, cdd_num=cdd_num, rec_thresh=rec_thresh, exact=exact)
+        with self._index_lock:
+            self._refresh(False)
+            if self.index is None:
+                raise InputError("gallery store is empty (no model recorded yet)", self.url)
+            return self.index.search(queries, cdd_num=cdd_num, rec_thresh=rec_thresh, exact=exact)
 
     @property
     def identities(self) -> list[str]:
