@@ -126,6 +126,17 @@ def test_gallery_commands(tmp_path: Path, crops: Path, exported_model) -> None:
     assert run.returncode != 0 and "missing.db" in run.stderr
 
 
+def test_reference_index_bin_imports_into_a_store(tmp_path: Path, shared_data: Path) -> None:
+    from faceid.gallery import open_store
+
+    store = tmp_path / "friends.db"
+    seed = shared_data / "faces" / "seed_index_friends_128d.bin"
+    run = faceid("gallery", "import", "--gallery", store, "--index", seed, home=tmp_path)
+    assert run.returncode == 0 and "245 faces imported" in run.stdout, run.stderr
+    with open_store(store, fingerprint="f" * 64, model="any", dim=128) as opened:  # no model recorded: accepted
+        assert len(opened) == 245 and "Chandler" in opened.identities
+
+
 def test_several_faces_warn_or_skip_and_faceless_galleries_fail(
     tmp_path: Path, shared_data: Path, shared_models: Path
 ) -> None:

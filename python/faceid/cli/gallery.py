@@ -36,6 +36,10 @@ def register(groups: argparse._SubParsersAction) -> None:
     imports = commands.add_parser("import", help="enrol every person of an index.npz or a reference index.bin")
     imports.add_argument("--gallery", required=True, help=STORE_HELP)
     imports.add_argument("--index", required=True, help="faceid .npz or the reference wheel's index.bin")
+    imports.add_argument(
+        "--rec_model", default=None, help="the model that made an index.bin's embeddings (its fingerprint is recorded)"
+    )
+    imports.add_argument("--model-source", "--model_source", dest="model_source", default=None)
     imports.set_defaults(handler=_import)
     export = commands.add_parser("export", help="write the gallery as a faceid index.npz")
     export.add_argument("--gallery", required=True, help=STORE_HELP)
@@ -113,7 +117,17 @@ def _import(args: argparse.Namespace) -> int:
     if not isinstance(index, GalleryIndex):
         index.close()
         raise InputError("--index must be an index file (.npz or index.bin), not a gallery store", args.index)
-    with open_store(args.gallery, fingerprint=index.fingerprint, model=index.model, dim=index.dim) as store:
+    fingerprint, model = index.fingerprint, index.model if index.fingerprint else None
+    if args.rec_model:
+        from faceid.cli.paths import model_source
+        from faceid.export.fingerprint import model_fingerprint
+        from faceid.pipeline.recognizer import _resolve_model_dir
+
+        given = model_fingerprint(_resolve_model_dir(args.rec_model, model_source(args.model_source)))
+        if fingerprint and fingerprint != given:
+            raise InputError(f"index was made with another model than {args.rec_model}", args.index)
+        fingerprint, model = given, args.rec_model
+    with open_store(args.gallery, fingerprint=fingerprint, model=model, dim=index.dim) as store:
         added = sum(len(result.added) for result in store.import_index(index))
         print(f"gallery: {args.gallery}: {added} faces imported from {args.index} ({len(store)} faces in all)")
     return 0

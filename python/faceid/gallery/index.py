@@ -45,7 +45,7 @@ def check_model(
 ) -> None:
     """Refuse a gallery (``source``) of another model. ``recorded``/``given`` are ``(fingerprint, name)``: the
     fingerprints decide when both are known; a gallery without one (an old npz) falls back to the names."""
-    (recorded_fp, recorded_name), (given_fp, given_name) = recorded, given
+    (recorded_fp, recorded_name), (given_fp, given_name) = recorded, given  # "" or None: not recorded
     if recorded_fp and given_fp:
         if recorded_fp != given_fp:
             raise InputError(
@@ -54,7 +54,7 @@ def check_model(
                 source,
             )
         return
-    if given_name is not None and recorded_name is not None and recorded_name != given_name:
+    if given_name and recorded_name and recorded_name != given_name:
         raise InputError(f"index was built with {recorded_name}, not {given_name}", source)
     if given_fp and not recorded_fp:
         logger.warning("%s records no model fingerprint; checked by model name only", source)
