@@ -209,3 +209,12 @@ def test_open_gallery_tells_the_formats_apart_by_content(tmp_path: Path, shared_
         assert str(bad) in str(error.value)
     with pytest.raises(InputError, match=r"not a gallery index \(expected a faceid .npz, an index.bin pickle"):
         open_gallery(tmp_path / "notes.txt")
+
+
+def test_importing_the_gallery_package_stays_cheap() -> None:
+    code = (
+        "import sys, faceid.gallery, faceid.gallery.enrol, faceid.eval.open_set; "
+        "print(sorted(m for m in ('faiss', 'psycopg', 'psycopg_pool', 'paddle', 'cv2') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
