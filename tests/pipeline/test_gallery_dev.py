@@ -12,7 +12,8 @@ import pytest
 
 from faceid.cli.main import main
 from faceid.data.images import load_bgr
-from faceid.pipeline.analysis import FaceAnalysis, iter_gallery_images
+from faceid.pipeline.analysis import FaceAnalysis
+from faceid.pipeline.enrol import iter_gallery_images
 
 EXPECTED = {
     "obama1.jpg": {"obama"},

@@ -7,7 +7,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from faceid.cli.argtypes import network_name, positive_int
+from faceid.cli.argtypes import network_name, non_negative_int, positive_int
 
 
 def register(groups: argparse._SubParsersAction) -> None:
@@ -41,10 +41,10 @@ def register(groups: argparse._SubParsersAction) -> None:
     pipeline.add_argument("--json", default=None, help="also write the results here")
     pipeline.set_defaults(handler=_pipeline)
     gallery = commands.add_parser("gallery", help="gallery enrolment rate, exact and ANN search on random vectors")
-    gallery.add_argument("--size", type=int, default=100_000, help="gallery faces")
-    gallery.add_argument("--dim", type=int, default=512)
-    gallery.add_argument("--queries", type=int, default=1000)
-    gallery.add_argument("--store_faces", type=int, default=100_000, help="subjects enrolled into the SQLite store")
+    gallery.add_argument("--size", type=positive_int, default=100_000, help="gallery faces")
+    gallery.add_argument("--dim", type=positive_int, default=512, help="embedding dimension")
+    gallery.add_argument("--queries", type=positive_int, default=1000, help="queries timed per search mode")
+    gallery.add_argument("--store_faces", type=non_negative_int, default=100_000, help="subjects enrolled into the SQLite store")
     gallery.add_argument("--json", default=None, help="also write the results here")
     gallery.set_defaults(handler=_gallery)
 

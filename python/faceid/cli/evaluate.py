@@ -84,8 +84,9 @@ def _embed_fn(args: argparse.Namespace):
 def _eval_open_set(args: argparse.Namespace) -> int:
     from faceid.cli.paths import model_source
     from faceid.errors import UsageError
-    from faceid.eval.open_set import evaluate_open_set, write_open_set_report
+    from faceid.eval.open_set import write_open_set_report
     from faceid.pipeline.analysis import FaceAnalysis
+    from faceid.pipeline.enrol import evaluate_open_set
 
     if not (args.gallery and args.probe):
         raise UsageError("open-set evaluation needs both --gallery DIR and --probe DIR")

@@ -39,7 +39,13 @@ def register(groups: argparse._SubParsersAction) -> None:
     imports.add_argument(
         "--rec_model", default=None, help="the model that made an index.bin's embeddings (its fingerprint is recorded)"
     )
-    imports.add_argument("--model-source", "--model_source", dest="model_source", default=None)
+    imports.add_argument(
+        "--model-source",
+        "--model_source",
+        dest="model_source",
+        default=None,
+        help="offline folder laid out like ../shared/models, for --rec_model (default $FACEID_MODEL_SOURCE)",
+    )
     imports.set_defaults(handler=_import)
     export = commands.add_parser("export", help="write the gallery as a faceid index.npz")
     export.add_argument("--gallery", required=True, help=STORE_HELP)
@@ -52,7 +58,7 @@ def _add(args: argparse.Namespace) -> int:
     from faceid.cli.predict import _app
     from faceid.errors import UsageError
     from faceid.gallery import open_store
-    from faceid.gallery.enrol import check_found, embed_photos, gallery_entries
+    from faceid.pipeline.enrol import check_found, embed_photos, gallery_entries
 
     if (args.img_dir is None) == (args.name is None) or (args.name is not None) != bool(args.photos):
         raise UsageError("give --img_dir DIR, or --name NAME with one or more PHOTOs")

@@ -124,7 +124,7 @@ def _app(args: argparse.Namespace, *, det: bool, rec: bool, index=None):
 
 def _build_index(args: argparse.Namespace) -> int:
     from faceid.errors import InputError
-    from faceid.gallery.enrol import check_found, embed_photos, gallery_entries, index_from_report
+    from faceid.pipeline.enrol import check_found, embed_photos, gallery_entries, index_from_report
 
     output = Path(args.output)
     if output.exists() and not args.overwrite:
@@ -175,6 +175,11 @@ def _predict(args: argparse.Namespace) -> int:
     if not Path(args.input).exists():
         raise FaceidError("input not found", args.input)
     app = _app(args, det=det, rec=rec, index=args.index if rec else None)
+    if rec:
+        from faceid.gallery import gallery_kind
+
+        found = f"{len(app.index)} faces of {len(app.index.identities)} identities"
+        print(f"gallery: {args.index} ({gallery_kind(args.index)}: {found})")
 
     def describe(faces) -> str:
         found = ", ".join(f"{f.identity or 'face'} ({f.sim if f.sim is not None else f.det_score:.2f})" for f in faces)
@@ -204,7 +209,7 @@ def _demo_folders(args: argparse.Namespace) -> tuple[Path, Path]:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from faceid.pipeline.analysis import iter_gallery_images
+    from faceid.pipeline.enrol import iter_gallery_images
     from faceid.pipeline.predict import check_output_folder
 
     gallery, query = _demo_folders(args)

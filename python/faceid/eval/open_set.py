@@ -29,7 +29,6 @@ from faceid.io.atomic import atomic_write_bytes
 __all__ = [
     "OpenSetReport",
     "det_curve",
-    "evaluate_open_set",
     "rank_k_rate",
     "subject_scores",
     "tpir_at_fpir",
@@ -124,27 +123,6 @@ class OpenSetReport:
             "tpir_at_fpir": {key: None if value is None else value[0] for key, value in at.items()},
             "threshold_at_fpir": {key: None if value is None else value[1] for key, value in at.items()},
         }
-
-
-def evaluate_open_set(
-    app: Any, gallery_dir: str | os.PathLike[str], probe_dir: str | os.PathLike[str]
-) -> OpenSetReport:
-    """Enrol ``gallery_dir`` (``<person>/<photos>``) with a :class:`faceid.pipeline.FaceAnalysis` and score every photo
-    of ``probe_dir`` (``<person>/<photos>``, people absent from the gallery allowed; the largest face of each)."""
-    from faceid.gallery.enrol import check_found, embed_photos, gallery_entries
-
-    enrolled = embed_photos(app, gallery_entries(gallery_dir))
-    check_found(enrolled, gallery_dir)
-    entries = gallery_entries(probe_dir)
-    probes = embed_photos(app, entries)
-    found = {face.path: face.embedding for face in probes.faces}
-    dim = enrolled.faces[0].embedding.shape[0]
-    rows = np.stack([found.get(Path(path), np.full(dim, np.nan, np.float32)) for _, path in entries])
-    gallery = np.stack([face.embedding for face in enrolled.faces])
-    scores, subjects = subject_scores(rows, gallery, [face.name for face in enrolled.faces])
-    undetected = [f"{Path(path).parent.name}/{Path(path).name}" for _, path in entries if Path(path) not in found]
-    names = [f"{Path(path).parent.name}/{Path(path).name}" for _, path in entries]
-    return OpenSetReport(subjects, names, scores, [name for name, _ in entries], undetected)
 
 
 def draw_det(report: OpenSetReport, size: int = 560) -> np.ndarray:

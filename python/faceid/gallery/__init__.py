@@ -2,6 +2,16 @@
 PostgreSQL), the npz / ``index.bin`` file formats and enrolment from photo folders."""
 
 from faceid.gallery.index import DEFAULT_REC_THRESH, UNKNOWN, GalleryIndex, Match
-from faceid.gallery.store import GalleryStore, open_gallery, open_store
+from faceid.gallery.open import gallery_kind, open_gallery, open_store
+from faceid.gallery.store import GalleryStore
 
-__all__ = ["DEFAULT_REC_THRESH", "UNKNOWN", "GalleryIndex", "GalleryStore", "Match", "open_gallery", "open_store"]
+__all__ = [
+    "DEFAULT_REC_THRESH",
+    "UNKNOWN",
+    "GalleryIndex",
+    "GalleryStore",
+    "Match",
+    "gallery_kind",
+    "open_gallery",
+    "open_store",
+]

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from faceid.embeddings import l2_normalize
 from faceid.errors import InputError
-from faceid.eval.metrics import l2_normalize
 from faceid.gallery.search import UNKNOWN, Match, Rows, exact_top_k, vote
 from faceid.io.atomic import atomic_write_bytes
 

@@ -31,13 +31,11 @@ import numpy as np
 from faceid.errors import InputError
 from faceid.gallery.index import DEFAULT_REC_THRESH, GalleryIndex, Match, check_model
 
-__all__ = ["SCHEMA_VERSION", "AddResult", "GalleryStore", "Subject", "open_gallery", "open_store"]
+__all__ = ["SCHEMA_VERSION", "AddResult", "GalleryStore", "Subject"]
 
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
-SQLITE_MAGIC = b"SQLite format 3\x00"
-ZIP_MAGIC = b"PK\x03\x04"
 # Each migration takes the schema from version i to i + 1 (index i - 1); version 1 is the initial schema.
 MIGRATIONS: list[list[str]] = []
 
@@ -413,57 +411,3 @@ class GalleryStore(ABC):
         """Enrol every identity of ``index`` (one transaction per identity)."""
         labels, rows = index.labels, np.asarray(index.embeddings, dtype=np.float32)
         return [self.add(name, rows[[i for i, x in enumerate(labels) if x == name]]) for name in dict.fromkeys(labels)]
-
-
-def _store_class(url: str) -> tuple[type[GalleryStore], str]:
-    if url.startswith(("postgresql://", "postgres://")):
-        from faceid.gallery.postgres_store import PostgresStore
-
-        return PostgresStore, url
-    from faceid.gallery.sqlite_store import SQLiteStore
-
-    return SQLiteStore, url[len("sqlite:///") :] if url.startswith("sqlite:///") else url
-
-
-def open_store(url: str | os.PathLike[str], **kwargs: Any) -> GalleryStore:
-    """A gallery store from ``gallery.db``, ``sqlite:///gallery.db`` or ``postgresql://user@host/db``;
-    keyword arguments as :class:`GalleryStore`."""
-    cls, target = _store_class(os.fspath(url))
-    return cls(target, **kwargs)
-
-
-def open_gallery(
-    source: str | os.PathLike[str], *, model: str | None = None, fingerprint: str | None = None
-) -> GalleryIndex | GalleryStore:
-    """The explicit index reader: a faceid ``.npz``, the reference wheel's ``index.bin`` pickle or a gallery store,
-    told apart by content (URLs by scheme), checked against the model; logs which it found."""
-    text = os.fspath(source)
-    if text.startswith(("postgresql://", "postgres://", "sqlite:///")):
-        kind = "store"
-    else:
-        path = Path(text)
-        if not path.is_file():
-            raise InputError("gallery index not found", path)
-        with open(path, "rb") as handle:
-            head = handle.read(16)
-        if head.startswith(SQLITE_MAGIC):
-            kind = "store"
-        elif head.startswith(ZIP_MAGIC):
-            kind = "npz"
-        elif (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5) or head[:1] in (b"}", b"("):
-            kind = "index.bin"  # a pickle (protocol 2-5, or 0-1 opening a dict)
-        else:
-            kind = None
-        if kind is None:
-            raise InputError(
-                "not a gallery index (expected a faceid .npz, an index.bin pickle or a gallery store)", path
-            )
-    if kind == "npz":
-        found: GalleryIndex | GalleryStore = GalleryIndex.load(text, model=model, fingerprint=fingerprint)
-    elif kind == "index.bin":
-        found = GalleryIndex.from_seed_index(text, model=model or "seed")
-        logger.warning("%s: the reference index.bin records no model; make sure it was built with this one", text)
-    else:
-        found = open_store(text, fingerprint=fingerprint, model=model, create=False)
-    logger.info("gallery %s: %s, %d faces of %d identities", text, kind, len(found), len(found.identities))
-    return found

@@ -18,11 +18,10 @@ from faceid.embeddings import l2_normalize
 from faceid.gallery import DEFAULT_REC_THRESH, GalleryIndex
 from faceid.pipeline.align import alignment_matrix
 
-__all__ = ["Face", "FaceAnalysis", "iter_gallery_images"]
+__all__ = ["Face", "FaceAnalysis"]
 
 logger = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 
 @dataclass
@@ -101,7 +100,7 @@ class FaceAnalysis:
         self.rec_thresh, self.cdd_num = rec_thresh, cdd_num
         self.index = index
         if isinstance(index, (str, Path)):
-            from faceid.gallery.store import open_gallery
+            from faceid.gallery import open_gallery
 
             fingerprint = None if self.recognizer is None else self.recognizer.fingerprint
             self.index = open_gallery(index, model=self.rec_name, fingerprint=fingerprint)
@@ -150,9 +149,9 @@ class FaceAnalysis:
 
     def build_index(self, entries: Iterable[tuple[str, Path]], *, strict: bool = False) -> GalleryIndex:
         """A gallery from ``(name, image path)`` pairs: the largest detected face of each photo (or the whole
-        image when there is no detector); see :func:`faceid.gallery.enrol.embed_photos`. Photos without a face
+        image when there is no detector); see :func:`faceid.pipeline.enrol.embed_photos`. Photos without a face
         are reported and skipped."""
-        from faceid.gallery.enrol import embed_photos, index_from_report
+        from faceid.pipeline.enrol import embed_photos, index_from_report
 
         report = embed_photos(self, entries, strict=strict)
         return index_from_report(
@@ -164,24 +163,3 @@ def _resize(image: np.ndarray) -> np.ndarray:
     import cv2
 
     return cv2.resize(image, (112, 112), interpolation=cv2.INTER_AREA)
-
-
-def iter_gallery_images(img_dir: str | os.PathLike[str], label_file: str | os.PathLike[str] | None = None):
-    """``(name, path)`` pairs: from ``<img_dir>/<person>/<images>``, or a label file of ``path<TAB>name``
-    lines (paths relative to ``img_dir``), the reference wheel's ``--img_dir/--label``."""
-    root = Path(img_dir)
-    if label_file is not None:
-        for number, line in enumerate(Path(label_file).read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            parts = line.split("\t")
-            if len(parts) != 2:
-                raise ValueError(f"{label_file}:{number}: expected 'path<TAB>name', got {line!r}")
-            yield parts[1].strip(), root / parts[0].strip()
-        return
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: gallery folder not found")
-    for person in sorted(p for p in root.iterdir() if p.is_dir()):
-        for path in sorted(person.iterdir()):
-            if path.suffix.lower() in IMAGE_SUFFIXES:
-                yield person.name, path

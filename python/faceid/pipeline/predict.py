@@ -22,8 +22,9 @@ import numpy as np
 
 from faceid.errors import FaceidError, InputError, UsageError
 from faceid.io.atomic import atomic_write_bytes
-from faceid.pipeline.analysis import IMAGE_SUFFIXES, Face, FaceAnalysis
+from faceid.pipeline.analysis import Face, FaceAnalysis
 from faceid.pipeline.draw import draw_faces
+from faceid.pipeline.enrol import IMAGE_SUFFIXES
 
 __all__ = ["VIDEO_SUFFIXES", "Prediction", "check_output_folder", "iter_predictions", "output_names", "predict_path"]
 

@@ -16,13 +16,28 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from faceid.errors import InputError
 
-__all__ = ["EnrolReport", "Enrolled", "check_found", "embed_photos", "gallery_entries", "index_from_report"]
+if TYPE_CHECKING:
+    from faceid.eval.open_set import OpenSetReport
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "EnrolReport",
+    "Enrolled",
+    "check_found",
+    "embed_photos",
+    "evaluate_open_set",
+    "gallery_entries",
+    "index_from_report",
+    "iter_gallery_images",
+]
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +73,6 @@ def gallery_entries(
 ) -> list[tuple[str, Path]]:
     """``(name, photo)`` pairs of ``<img_dir>/<person>/<photos>`` (or a ``path<TAB>name`` label file); an
     InputError when there are none."""
-    from faceid.pipeline.analysis import iter_gallery_images
-
     root = Path(img_dir)
     if label_file is None and not root.is_dir():
         raise InputError("gallery folder not found", root)
@@ -129,3 +142,45 @@ def index_from_report(report: EnrolReport, model: str, dim: int, *, fingerprint:
     for name, faces in report.by_name().items():
         index.add(name, np.stack([f.embedding for f in faces]))
     return index
+
+
+def evaluate_open_set(
+    app: Any, gallery_dir: str | os.PathLike[str], probe_dir: str | os.PathLike[str]
+) -> OpenSetReport:
+    """Enrol ``gallery_dir`` (``<person>/<photos>``) with a :class:`faceid.pipeline.FaceAnalysis` and score every photo
+    of ``probe_dir`` (``<person>/<photos>``, people absent from the gallery allowed; the largest face of each)."""
+    from faceid.eval.open_set import OpenSetReport, subject_scores
+
+    enrolled = embed_photos(app, gallery_entries(gallery_dir))
+    check_found(enrolled, gallery_dir)
+    entries = gallery_entries(probe_dir)
+    probes = embed_photos(app, entries)
+    found = {face.path: face.embedding for face in probes.faces}
+    dim = enrolled.faces[0].embedding.shape[0]
+    rows = np.stack([found.get(Path(path), np.full(dim, np.nan, np.float32)) for _, path in entries])
+    gallery = np.stack([face.embedding for face in enrolled.faces])
+    scores, subjects = subject_scores(rows, gallery, [face.name for face in enrolled.faces])
+    undetected = [f"{Path(path).parent.name}/{Path(path).name}" for _, path in entries if Path(path) not in found]
+    names = [f"{Path(path).parent.name}/{Path(path).name}" for _, path in entries]
+    return OpenSetReport(subjects, names, scores, [name for name, _ in entries], undetected)
+
+
+def iter_gallery_images(img_dir: str | os.PathLike[str], label_file: str | os.PathLike[str] | None = None):
+    """``(name, path)`` pairs: from ``<img_dir>/<person>/<images>``, or a label file of ``path<TAB>name``
+    lines (paths relative to ``img_dir``), the reference wheel's ``--img_dir/--label``."""
+    root = Path(img_dir)
+    if label_file is not None:
+        for number, line in enumerate(Path(label_file).read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            parts = line.split("\t")
+            if len(parts) != 2:
+                raise ValueError(f"{label_file}:{number}: expected 'path<TAB>name', got {line!r}")
+            yield parts[1].strip(), root / parts[0].strip()
+        return
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: gallery folder not found")
+    for person in sorted(p for p in root.iterdir() if p.is_dir()):
+        for path in sorted(person.iterdir()):
+            if path.suffix.lower() in IMAGE_SUFFIXES:
+                yield person.name, path
