@@ -10,30 +10,25 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
-from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from faceid.errors import InputError
 from faceid.eval.metrics import l2_normalize
+from faceid.gallery.search import UNKNOWN, Match, Rows, exact_top_k, vote
 from faceid.io.atomic import atomic_write_bytes
 
-__all__ = ["DEFAULT_REC_THRESH", "UNKNOWN", "GalleryIndex", "Match"]
+__all__ = ["DEFAULT_REC_THRESH", "UNKNOWN", "GalleryIndex", "Match", "check_model"]
 
-UNKNOWN = "unknown"
+logger = logging.getLogger(__name__)
+
 # Cosine similarity above which a candidate counts (a verification-style threshold; see README).
 DEFAULT_REC_THRESH = 0.4
-
-
-@dataclass(frozen=True)
-class Match:
-    """Search result for one query: the identity (or ``unknown``) and its best cosine similarity."""
-
-    identity: str
-    similarity: float
-    candidates: tuple[tuple[str, float], ...]
+QUERY_BATCH = 64  # queries per matrix product
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
@@ -45,25 +40,80 @@ def _unit(rows: np.ndarray) -> np.ndarray:
     return l2_normalize(rows)
 
 
-class GalleryIndex:
-    """Names and unit embeddings of one model; ``search`` by cosine similarity with a vote over the top-k."""
+def check_model(
+    source: str | os.PathLike[str], recorded: tuple[str | None, str | None], given: tuple[str | None, str | None]
+) -> None:
+    """Refuse a gallery (``source``) of another model. ``recorded``/``given`` are ``(fingerprint, name)``: the
+    fingerprints decide when both are known; a gallery without one (an old npz) falls back to the names."""
+    (recorded_fp, recorded_name), (given_fp, given_name) = recorded, given
+    if recorded_fp and given_fp:
+        if recorded_fp != given_fp:
+            raise InputError(
+                f"gallery was made with another model ({recorded_name}, fingerprint {recorded_fp[:12]}), "
+                f"not {given_name} (fingerprint {given_fp[:12]})",
+                source,
+            )
+        return
+    if given_name is not None and recorded_name is not None and recorded_name != given_name:
+        raise InputError(f"index was built with {recorded_name}, not {given_name}", source)
+    if given_fp and not recorded_fp:
+        logger.warning("%s records no model fingerprint; checked by model name only", source)
 
-    def __init__(self, model: str, dim: int) -> None:
+
+class GalleryIndex:
+    """Names and unit embeddings of one model; ``search`` by cosine similarity with a vote over the top-k.
+
+    ``fingerprint`` names the model's weights (:func:`faceid.export.fingerprint.model_fingerprint`), ``model`` is
+    its display name; ``dtype="float16"`` halves the memory (similarities are computed in float32). Rows have
+    integer ids (``add`` returns them); ``ann`` (an :class:`faceid.gallery.ann.AnnIndex`) makes ``search``
+    approximate and is kept in sync by ``add``/``remove``.
+    """
+
+    def __init__(self, model: str, dim: int, *, fingerprint: str | None = None, dtype: str = "float32") -> None:
         if dim <= 0:
             raise ValueError(f"dim must be positive, got {dim}")
-        self.model, self.dim = model, dim
-        self.embeddings = np.zeros((0, dim), dtype=np.float32)
-        self.labels: list[str] = []
+        self.model, self.dim, self.fingerprint = model, dim, fingerprint
+        self._rows = Rows(dim, dtype)
+        self._names: list[str] = []
+        self._code_of: dict[str, int] = {}
+        self._next_id = 0
+        self.ann: Any = None
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return self._rows.size
+
+    @property
+    def embeddings(self) -> np.ndarray:
+        """(N, D) unit rows (a view; float32 unless the index stores float16)."""
+        return self._rows.data
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self._rows.ids
+
+    @property
+    def labels(self) -> list[str]:
+        return [self._names[c] for c in self._rows.codes]
 
     @property
     def identities(self) -> list[str]:
-        return sorted(set(self.labels))
+        return sorted({self._names[c] for c in np.unique(self._rows.codes)})
 
-    def add(self, name: str, embeddings: np.ndarray, *, model: str | None = None) -> None:
-        """Add one or more embeddings of ``name`` (raw or normalised; stored unit-length)."""
+    @property
+    def nbytes(self) -> int:
+        return self._rows.nbytes
+
+    def _code(self, name: str) -> int:
+        if name not in self._code_of:
+            self._code_of[name] = len(self._names)
+            self._names.append(name)
+        return self._code_of[name]
+
+    def add(
+        self, name: str, embeddings: np.ndarray, *, model: str | None = None, ids: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Add one or more embeddings of ``name`` (raw or normalised; stored unit-length) in amortised O(rows);
+        returns their ids (``ids``: given ones, e.g. a store's face ids)."""
         if model is not None and model != self.model:
             raise ValueError(f"this index holds {self.model} embeddings; refusing to add {model} ones")
         rows = _unit(embeddings)
@@ -71,66 +121,111 @@ class GalleryIndex:
             raise ValueError(f"this index holds {self.dim}-d embeddings, got {rows.shape[1]}-d")
         if not name or name == UNKNOWN:
             raise ValueError(f"invalid identity name {name!r}")
-        self.embeddings = np.concatenate([self.embeddings, rows])
-        self.labels += [name] * len(rows)
+        if ids is None:
+            ids = np.arange(self._next_id, self._next_id + len(rows), dtype=np.int64)
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if len(ids) != len(rows):
+            raise ValueError(f"{len(ids)} ids for {len(rows)} embeddings")
+        self._rows.append(rows, ids, self._code(name))
+        self._next_id = max(self._next_id, int(ids.max()) + 1 if len(ids) else 0)
+        if self.ann is not None:
+            self.ann.add(rows, ids)
+        return ids
 
     def remove(self, name: str) -> int:
         """Remove every embedding of ``name``; returns how many were removed."""
-        keep = np.array([label != name for label in self.labels], dtype=bool)
-        removed = int((~keep).sum())
-        self.embeddings = self.embeddings[keep] if len(keep) else self.embeddings
-        self.labels = [label for label in self.labels if label != name]
-        return removed
+        code = self._code_of.get(name)
+        if code is None:
+            return 0
+        return self.remove_ids(self._rows.ids[self._rows.codes == code])
 
-    def search(self, queries: np.ndarray, *, cdd_num: int = 5, rec_thresh: float = DEFAULT_REC_THRESH) -> list[Match]:
+    def remove_ids(self, ids: np.ndarray) -> int:
+        """Remove the rows with these ids in O(len(ids)) (absent ids are ignored); returns how many were removed."""
+        removed = self._rows.remove(ids)
+        if self.ann is not None and len(removed):
+            self.ann.remove(removed)
+        return len(removed)
+
+    def search(
+        self,
+        queries: np.ndarray,
+        *,
+        cdd_num: int = 5,
+        rec_thresh: float = DEFAULT_REC_THRESH,
+        exact: bool | None = None,
+    ) -> list[Match]:
         """For each query: the top ``cdd_num`` gallery entries by cosine; the most frequent name among those
-        at or above ``rec_thresh`` wins (ties: the higher best similarity), else ``unknown``."""
+        at or above ``rec_thresh`` wins (ties: the higher best similarity), else ``unknown``. Uses the ANN index
+        when one is attached unless ``exact=True``."""
         rows = _unit(queries)
         if rows.shape[1] != self.dim:
             raise ValueError(f"queries are {rows.shape[1]}-d, the index holds {self.dim}-d embeddings")
         if len(self) == 0:
             return [Match(UNKNOWN, -1.0, ()) for _ in rows]
-        scores = rows @ self.embeddings.T  # exact search: one matrix product
-        k = min(cdd_num, len(self))
-        top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        return [self._vote(scores[i, top[i]], top[i], rec_thresh) for i in range(len(rows))]
+        sims, found = self.top_k(rows, cdd_num, exact=exact)
+        matches = []
+        for i in range(len(rows)):
+            valid = found[i] >= 0
+            codes, ids = self._rows.codes[found[i][valid]], self._rows.ids[found[i][valid]]
+            matches.append(vote([self._names[c] for c in codes], sims[i][valid], rec_thresh, tuple(int(x) for x in ids)))
+        return matches
 
-    def _vote(self, sims: np.ndarray, indices: np.ndarray, rec_thresh: float) -> Match:
-        candidates = tuple((self.labels[j], float(s)) for j, s in zip(indices, sims))
-        passing = [(name, sim) for name, sim in candidates if sim >= rec_thresh]
-        if not passing:
-            return Match(UNKNOWN, float(sims[0]), candidates)
-        counts = Counter(name for name, _ in passing)
-        best = {name: max(s for n, s in passing if n == name) for name in counts}
-        winner = max(counts, key=lambda name: (counts[name], best[name]))
-        return Match(winner, best[winner], candidates)
+    def top_k(self, queries: np.ndarray, k: int, *, exact: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(sims, rows)`` (B, k) of unit ``queries``, best first; rows are positions (-1: no result)."""
+        if self.ann is not None and not exact:
+            return self._rescored(queries, self.ann.search(queries, k), k)
+        parts = [exact_top_k(queries[i : i + QUERY_BATCH], self._rows.data, k) for i in range(0, len(queries), QUERY_BATCH)]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def _rescored(self, queries: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact similarities of the ANN's candidate ``ids`` (B, k'); the best ``k`` of them per query."""
+        rows = self._rows.rows_of(ids.reshape(-1)).reshape(ids.shape)
+        vectors = self._rows.data[np.where(rows >= 0, rows, 0)].astype(np.float32, copy=False)
+        sims = np.where(rows >= 0, np.einsum("bkd,bd->bk", vectors, queries), -np.inf)
+        order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+        sims, rows = np.take_along_axis(sims, order, axis=1), np.take_along_axis(rows, order, axis=1)
+        return sims.astype(np.float32), np.where(np.isfinite(sims), rows, -1)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the index atomically as npz (no pickle)."""
         path = Path(path)
-        meta = json.dumps({"format": "faceid-gallery", "version": 1, "model": self.model, "dim": self.dim})
+        meta = {"format": "faceid-gallery", "version": 2, "model": self.model, "dim": self.dim}
+        meta["fingerprint"] = self.fingerprint
         buffer = io.BytesIO()
-        np.savez(buffer, embeddings=self.embeddings, labels=np.array(self.labels, dtype=np.str_), meta=np.array(meta))
+        labels = np.array(self.labels, dtype=np.str_)
+        embeddings = np.asarray(self.embeddings, dtype=np.float32)
+        np.savez(buffer, embeddings=embeddings, labels=labels, meta=np.array(json.dumps(meta)))
         atomic_write_bytes(path, buffer.getvalue())
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], *, model: str | None = None) -> GalleryIndex:
-        """Read an index written by :meth:`save` (``model``: refuse an index of another model)."""
+    def load(
+        cls, path: str | os.PathLike[str], *, model: str | None = None, fingerprint: str | None = None
+    ) -> GalleryIndex:
+        """Read an index written by :meth:`save`; refuse one of another model (by ``fingerprint`` when both
+        record one, else by the ``model`` name)."""
         path = Path(path)
         try:
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(str(data["meta"]))
                 embeddings, labels = data["embeddings"], [str(x) for x in data["labels"]]
         except (OSError, KeyError, ValueError) as error:
-            raise ValueError(f"{path}: not a faceid gallery index ({error})") from None
+            raise InputError(f"not a faceid gallery index ({error})", path) from None
         if meta.get("format") != "faceid-gallery" or embeddings.shape != (len(labels), meta["dim"]):
-            raise ValueError(f"{path}: inconsistent gallery index (meta {meta}, embeddings {embeddings.shape})")
-        if model is not None and meta["model"] != model:
-            raise ValueError(f"{path}: index was built with {meta['model']}, not {model}")
-        index = cls(meta["model"], int(meta["dim"]))
-        index.embeddings, index.labels = embeddings.astype(np.float32), labels
+            raise InputError(f"inconsistent gallery index (meta {meta}, embeddings {embeddings.shape})", path)
+        check_model(path, (meta.get("fingerprint"), meta["model"]), (fingerprint, model))
+        index = cls(meta["model"], int(meta["dim"]), fingerprint=meta.get("fingerprint"))
+        index.add_labelled(labels, embeddings)
         return index
+
+    def add_labelled(self, labels: list[str], embeddings: np.ndarray, *, ids: np.ndarray | None = None) -> None:
+        """Add rows with one label each, in their order (one ``add`` per run of equal labels)."""
+        embeddings = np.asarray(embeddings, dtype=np.float32)
+        start = 0
+        for end in range(1, len(labels) + 1):
+            if end == len(labels) or labels[end] != labels[start]:
+                self.add(labels[start], embeddings[start:end], ids=None if ids is None else ids[start:end])
+                start = end
 
     @classmethod
     def from_seed_index(cls, path: str | os.PathLike[str], *, model: str = "seed") -> GalleryIndex:
@@ -140,12 +235,11 @@ class GalleryIndex:
         path = Path(path)
         loaded = restricted_loads(path.read_bytes(), {**BYTES_GLOBALS, **numpy_float32_globals()}, source=str(path))
         if not isinstance(loaded, dict) or set(loaded) != {"label", "feature"}:
-            raise ValueError(f"{path}: expected a pickled dict with 'label' and 'feature'")
+            raise InputError("expected a pickled dict with 'label' and 'feature'", path)
         labels, features = loaded["label"], loaded["feature"]
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels) or len(labels) != len(features):
-            raise ValueError(f"{path}: 'label' must be a list of str as long as 'feature'")
+            raise InputError("'label' must be a list of str as long as 'feature'", path)
         rows = np.concatenate([np.asarray(f, dtype=np.float32).reshape(1, -1) for f in features])
         index = cls(model, rows.shape[1])
-        for name in dict.fromkeys(labels):
-            index.add(name, rows[[i for i, label in enumerate(labels) if label == name]])
+        index.add_labelled(labels, rows)
         return index

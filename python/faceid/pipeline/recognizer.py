@@ -88,6 +88,15 @@ class Recognizer:
         if backend != "python":
             self._try_native(device, threads, self.precision, required=backend == "native")
 
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 naming this model's weights (:func:`faceid.export.fingerprint.model_fingerprint`)."""
+        if getattr(self, "_fingerprint", None) is None:
+            from faceid.export.fingerprint import model_fingerprint
+
+            self._fingerprint = model_fingerprint(self.model_dir)
+        return self._fingerprint
+
     def _try_bf16(self, device: str, threads: int, minimum: float = 0.99) -> None:
         """Switch to bf16 only if it keeps cosine >= ``minimum`` to the fp32 predictor on a probe batch. bf16
         through oneDNN needs the PIR program (the legacy one fails on mixed-dtype adds in Paddle 3.3.1); the plain
