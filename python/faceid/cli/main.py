@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from faceid import __version__
-from faceid.cli import bench, data, evaluate, models, predict, train
+from faceid.cli import bench, data, evaluate, models, predict, serve, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.register(groups)
     predict.register(groups)
     models.register(groups)
+    serve.register(groups)
     info = groups.add_parser("info", help="versions, native build and CUDA status")
     info.set_defaults(handler=_print_info)
     return parser
