@@ -17,14 +17,24 @@ def register(groups: argparse._SubParsersAction) -> None:
     parser.add_argument("--gallery", required=True, help="gallery store: path (SQLite) or postgresql:// URL")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (non-loopback needs an API key)")
     parser.add_argument("--port", type=int, default=8000, help="TCP port (0: any free port)")
-    parser.add_argument("--api-key", "--api_key", dest="api_key", default=None,
-                        help="key required on /v1 (X-API-Key header; default $FACEID_API_KEY)")
+    parser.add_argument(
+        "--api-key",
+        "--api_key",
+        dest="api_key",
+        default=None,
+        help="key required on /v1 (X-API-Key header; default $FACEID_API_KEY)",
+    )
     parser.add_argument("--det", default="blazeface_short", help="detector: blazeface_short or blazeface_full")
     parser.add_argument("--rec", default="mobileface_v2", help="recognizer: pretrained name or export folder")
     parser.add_argument("--rec_thresh", type=float, default=None, help="cosine threshold for a match (default 0.4)")
     parser.add_argument("--det_thresh", type=float, default=0.75, help="minimum detector score")
-    parser.add_argument("--model-source", "--model_source", dest="model_source", default=None,
-                        help="offline pretrained model folder (default $FACEID_MODEL_SOURCE or ../shared/models)")
+    parser.add_argument(
+        "--model-source",
+        "--model_source",
+        dest="model_source",
+        default=None,
+        help="offline pretrained model folder (default $FACEID_MODEL_SOURCE or ../shared/models)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="math threads of the recogniser")
     parser.add_argument("--batch_window_ms", type=float, default=3.0, help="dynamic batching window")
     parser.add_argument("--max_upload_mb", type=float, default=10.0, help="largest accepted image upload")
@@ -57,10 +67,17 @@ def _serve(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be 0-65535, got {args.port}")
     config = ServeConfig(
-        gallery=args.gallery, det=args.det, rec=args.rec, model_source=model_source(args.model_source),
-        rec_thresh=DEFAULT_REC_THRESH if args.rec_thresh is None else args.rec_thresh, det_thresh=args.det_thresh,
-        api_key=key, threads=args.threads, batch_window_ms=args.batch_window_ms,
-        max_upload_bytes=int(args.max_upload_mb * 1024 * 1024), max_pixels=args.max_pixels,
+        gallery=args.gallery,
+        det=args.det,
+        rec=args.rec,
+        model_source=model_source(args.model_source),
+        rec_thresh=DEFAULT_REC_THRESH if args.rec_thresh is None else args.rec_thresh,
+        det_thresh=args.det_thresh,
+        api_key=key,
+        threads=args.threads,
+        batch_window_ms=args.batch_window_ms,
+        max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+        max_pixels=args.max_pixels,
     )
     uvicorn.run(create_app(config), host=args.host, port=args.port, log_level="info", access_log=False)
     return 0

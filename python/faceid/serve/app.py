@@ -24,8 +24,15 @@ logger = logging.getLogger(__name__)
 
 REQUEST_ID = "X-Request-ID"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_HTTP_CODES = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "too_large", 415:
-               "unsupported_media_type", 422: "validation_error", 503: "unavailable"}
+_HTTP_CODES = {
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    503: "unavailable",
+}
 
 
 def envelope(code: str, message: str, status: int) -> JSONResponse:
@@ -38,9 +45,14 @@ def _open(app: FastAPI, config: ServeConfig) -> None:
 
     if getattr(app.state, "engine", None) is None:
         app.state.engine = Engine(
-            config.det, config.rec, model_source=config.model_source, det_thresh=config.det_thresh,
-            threads=config.threads, detect_workers=config.detect_workers,
-            window_s=config.batch_window_ms / 1000, max_batch=config.max_batch,
+            config.det,
+            config.rec,
+            model_source=config.model_source,
+            det_thresh=config.det_thresh,
+            threads=config.threads,
+            detect_workers=config.detect_workers,
+            window_s=config.batch_window_ms / 1000,
+            max_batch=config.max_batch,
         )
         app.state.owns_engine = True
     engine = app.state.engine

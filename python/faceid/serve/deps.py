@@ -8,15 +8,25 @@ import binascii
 import hmac
 import json
 from dataclasses import dataclass, field
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 
 from faceid.serve.config import ServeConfig
 from faceid.serve.engine import Engine
 from faceid.serve.errors import ApiError
 from faceid.serve.store import ServeStore
 
-__all__ = ["Inputs", "Upload", "get_config", "get_engine", "get_store", "read_inputs", "require_key"]
+__all__ = [
+    "ConfigDep",
+    "EngineDep",
+    "Inputs",
+    "InputsDep",
+    "StoreDep",
+    "Upload",
+    "read_inputs",
+    "require_key",
+]
 
 IMAGE_FIELDS = ("image", "images", "image1", "image2")
 
@@ -173,3 +183,9 @@ async def read_inputs(request: Request) -> Inputs:
     if sum(len(v) for v in inputs.files.values()) > config.max_images:
         raise ApiError("too_large", f"more than {config.max_images} images in one request")
     return inputs
+
+
+ConfigDep = Annotated[ServeConfig, Depends(get_config)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+StoreDep = Annotated[ServeStore, Depends(get_store)]
+InputsDep = Annotated[Inputs, Depends(read_inputs)]

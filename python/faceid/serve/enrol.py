@@ -22,19 +22,19 @@ logger = logging.getLogger(__name__)
 COMPARABLE_AREA = 0.5
 
 
-class Rejected(Exception):
+class RejectedError(Exception):
     def __init__(self, code: str, reason: str) -> None:
         super().__init__(reason)
         self.code, self.reason = code, reason
 
 
 def pick_enrolment_face(faces: list[DetectedFace]) -> DetectedFace:
-    """The largest face; :class:`Rejected` when there is none or another face is comparably large."""
+    """The largest face; :class:`RejectedError` when there is none or another face is comparably large."""
     if not faces:
-        raise Rejected("no_face", "no face found")
+        raise RejectedError("no_face", "no face found")
     ordered = sorted(faces, key=lambda f: f.area, reverse=True)
     if len(ordered) > 1 and ordered[1].area >= COMPARABLE_AREA * ordered[0].area:
-        raise Rejected(
+        raise RejectedError(
             "several_faces",
             f"{len(faces)} faces, {sum(f.area >= COMPARABLE_AREA * ordered[0].area for f in faces)} of comparable "
             "size: upload a photo where the person's face is clearly the largest",
@@ -46,16 +46,18 @@ def _prepare(engine: Engine, upload: Upload, limits: tuple[int, int]) -> tuple[D
     try:
         image = decode_upload(upload.data, upload.filename, max_bytes=limits[0], max_pixels=limits[1])
     except ApiError as error:
-        raise Rejected(error.code, error.message) from None
+        raise RejectedError(error.code, error.message) from None
     face = pick_enrolment_face(engine.detect(image.bgr))
     quality = engine.quality(image.bgr, face)
     if quality.problem:
-        raise Rejected("low_quality", quality.problem)
+        raise RejectedError("low_quality", quality.problem)
     engine.embed(image.bgr, [face])
     return image, face, quality.score
 
 
-def enrol(engine: Engine, store: ServeStore, name: str, uploads: list[Upload], limits: tuple[int, int]) -> EnrolResponse:
+def enrol(
+    engine: Engine, store: ServeStore, name: str, uploads: list[Upload], limits: tuple[int, int]
+) -> EnrolResponse:
     """Check each upload, then add the accepted faces of ``name`` in one transaction. Nothing accepted: the
     first rejection's code as an :class:`ApiError` (its message lists every file)."""
     if name.strip().lower() == "unknown" or name != name.strip():
@@ -65,7 +67,7 @@ def enrol(engine: Engine, store: ServeStore, name: str, uploads: list[Upload], l
     for upload in uploads:
         try:
             item = _prepare(engine, upload, limits)
-        except Rejected as why:
+        except RejectedError as why:
             rejected.append(RejectedImage(filename=upload.filename, reason=why.reason, code=why.code))
             continue
         if any(other.sha256 == item[0].sha256 for other, _, _ in kept):
@@ -87,7 +89,8 @@ def enrol(engine: Engine, store: ServeStore, name: str, uploads: list[Upload], l
         added = [AddedFace(face_id=i, quality=item[2]) for i, item in zip(result.added, fresh)]
         rejected += [
             RejectedImage(
-                filename=image.filename, reason=f"already enrolled as {duplicates[image.sha256]!r}",
+                filename=image.filename,
+                reason=f"already enrolled as {duplicates[image.sha256]!r}",
                 code="already_enrolled",
             )
             for image, _, _ in kept

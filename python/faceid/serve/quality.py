@@ -9,10 +9,12 @@ Three measurements, each with a documented bar (calibrated on ``../shared/data/g
   sigma 2 px brings every one of them to 21 or less. Bar: :data:`MIN_SHARPNESS` = 60.
 - **yaw**: the horizontal offset of the nose tip from the midpoint of the eyes, divided by the eye distance
   (0 for a frontal face; 0.0-0.3 on the ``gallery_dev`` faces, 0.66 for the half-profile third face of
-  ``obama_and_biden.jpg``, where the embedding is poor). Bar: :data:`MAX_YAW` = 0.45. Also **pitch**: the nose's vertical position between the eye line and the mouth, which is
-  0.42-0.61 on ``gallery_dev``; outside :data:`PITCH_RANGE` the head is tilted far up or down.
+  ``obama_and_biden.jpg``, where the embedding is poor). Bar: :data:`MAX_YAW` = 0.45.
+- **pitch**: the nose's position between the eye line (0) and the mouth (1), 0.42-0.61 on ``gallery_dev``;
+  outside :data:`PITCH_RANGE` the head is tilted far up or down.
 
-``quality`` is one number in [0, 1] (the smallest of the three margins) stored with each face.
+``quality`` is one number in [0, 1] (the smallest margin over the bars, 1 = twice the bar or better) stored with
+each face.
 """
 
 from __future__ import annotations

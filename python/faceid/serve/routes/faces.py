@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from faceid.serve.config import ServeConfig
-from faceid.serve.deps import Inputs, Upload, get_config, get_engine, get_store, read_inputs, require_key
+from faceid.serve.deps import ConfigDep, EngineDep, InputsDep, StoreDep, Upload, require_key
 from faceid.serve.engine import DetectedFace, Engine
 from faceid.serve.errors import ApiError
 from faceid.serve.images import DecodedImage, decode_upload
@@ -20,7 +20,6 @@ from faceid.serve.schemas import (
     IdentifyResponse,
     VerifyResponse,
 )
-from faceid.serve.store import ServeStore
 
 router = APIRouter(prefix="/v1", tags=["faces"], dependencies=[Depends(require_key)], responses=ERRORS)
 
@@ -39,15 +38,17 @@ def _faces(engine: Engine, config: ServeConfig, upload: Upload) -> tuple[Decoded
 
 @router.post("/detect", response_model=DetectResponse, openapi_extra=ONE_IMAGE)
 def detect(
-    inputs: Inputs = Depends(read_inputs),
-    engine: Engine = Depends(get_engine),
-    config: ServeConfig = Depends(get_config),
+    inputs: InputsDep,
+    engine: EngineDep,
+    config: ConfigDep,
 ) -> DetectResponse:
     """Every face: box, detector score and keypoints."""
     _, faces = _faces(engine, config, inputs.one("image"))
     return DetectResponse(
         faces=[
-            DetectedFaceOut(box=_box(f), score=round(f.score, 4), landmarks=[[round(float(v), 2) for v in p] for p in f.keypoints])
+            DetectedFaceOut(
+                box=_box(f), score=round(f.score, 4), landmarks=[[round(float(v), 2) for v in p] for p in f.keypoints]
+            )
             for f in faces
         ]
     )
@@ -55,9 +56,9 @@ def detect(
 
 @router.post("/embed", response_model=EmbedResponse, openapi_extra=ONE_IMAGE)
 def embed(
-    inputs: Inputs = Depends(read_inputs),
-    engine: Engine = Depends(get_engine),
-    config: ServeConfig = Depends(get_config),
+    inputs: InputsDep,
+    engine: EngineDep,
+    config: ConfigDep,
 ) -> EmbedResponse:
     """Every face with its unit embedding."""
     image, faces = _faces(engine, config, inputs.one("image"))
@@ -78,9 +79,9 @@ def _largest_embedding(engine: Engine, config: ServeConfig, upload: Upload):
 
 @router.post("/verify", response_model=VerifyResponse, openapi_extra=TWO_IMAGES)
 def verify(
-    inputs: Inputs = Depends(read_inputs),
-    engine: Engine = Depends(get_engine),
-    config: ServeConfig = Depends(get_config),
+    inputs: InputsDep,
+    engine: EngineDep,
+    config: ConfigDep,
 ) -> VerifyResponse:
     """Are the largest faces of ``image1`` and ``image2`` the same person?"""
     first, second = inputs.one("image1"), inputs.one("image2")
@@ -91,10 +92,10 @@ def verify(
 
 @router.post("/identify", response_model=IdentifyResponse, openapi_extra=IDENTIFY)
 def identify(
-    inputs: Inputs = Depends(read_inputs),
-    engine: Engine = Depends(get_engine),
-    store: ServeStore = Depends(get_store),
-    config: ServeConfig = Depends(get_config),
+    inputs: InputsDep,
+    engine: EngineDep,
+    store: StoreDep,
+    config: ConfigDep,
 ) -> IdentifyResponse:
     """Every face with the best-matching subject (``unknown`` below ``threshold``) and the top ``limit``
     candidates."""

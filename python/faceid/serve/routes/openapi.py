@@ -15,9 +15,7 @@ def image_body(fields: dict[str, Any], required: list[str]) -> dict[str, Any]:
         "requestBody": {
             "required": True,
             "content": {
-                "multipart/form-data": {
-                    "schema": {"type": "object", "properties": fields, "required": required}
-                },
+                "multipart/form-data": {"schema": {"type": "object", "properties": fields, "required": required}},
                 "application/json": {"schema": ImageJson.model_json_schema()},
             },
         }
@@ -28,8 +26,11 @@ ONE_IMAGE = image_body({"image": _BINARY}, ["image"])
 TWO_IMAGES = image_body({"image1": _BINARY, "image2": _BINARY}, ["image1", "image2"])
 MANY_IMAGES = image_body({"images": {"type": "array", "items": _BINARY}}, ["images"])
 IDENTIFY = image_body(
-    {"image": _BINARY, "limit": {"type": "integer", "minimum": 1, "maximum": 100},
-     "threshold": {"type": "number", "minimum": -1, "maximum": 1}},
+    {
+        "image": _BINARY,
+        "limit": {"type": "integer", "minimum": 1, "maximum": 100},
+        "threshold": {"type": "number", "minimum": -1, "maximum": 1},
+    },
     ["image"],
 )
 ERRORS: dict[int | str, dict[str, Any]] = {
