@@ -45,3 +45,70 @@ def make_client(engine, tmp_path: Path):
 @pytest.fixture
 def client(make_client):
     return make_client()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """A real ``faceid serve`` process on 127.0.0.1 (its output in ``log``)."""
+
+    def __init__(self, gallery: str, models: Path, log: Path, *extra: str) -> None:
+        import os
+        import subprocess
+        import sys
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        env = {**os.environ, "FACEID_MODEL_SOURCE": str(models)}
+        env.pop("FACEID_API_KEY", None)
+        command = [sys.executable, "-m", "faceid", "serve", "--gallery", gallery, "--port", str(self.port), *extra]
+        with open(log, "ab") as out:
+            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+    def wait_ready(self, timeout: float = 90.0) -> Server:
+        import time
+
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited ({self.process.returncode}): {self.log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"server not ready in {timeout} s: {self.log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except Exception:
+                self.process.kill()
+                self.process.wait(timeout=15)
+
+
+@pytest.fixture
+def start_server(shared_models: Path, tmp_path: Path):
+    """``start_server(gallery, *flags)``: a ready ``faceid serve`` process, stopped after the test."""
+    servers: list[Server] = []
+
+    def start(gallery: str, *extra: str) -> Server:
+        server = Server(gallery, shared_models, tmp_path / f"server{len(servers)}.log", *extra)
+        servers.append(server)
+        return server.wait_ready()
+
+    yield start
+    for server in servers:
+        server.stop()

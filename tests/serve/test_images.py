@@ -23,6 +23,7 @@ def test_header_size_matches_decoding(shared_data: Path, tmp_path: Path) -> None
         cv2.imwrite(str(tmp_path / f"odd{suffix}"), image)
         paths.append(tmp_path / f"odd{suffix}")
     ok, progressive = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])
+    assert ok
     (tmp_path / "progressive.jpg").write_bytes(progressive.tobytes())
     paths.append(tmp_path / "progressive.jpg")
     assert len(paths) >= 10
