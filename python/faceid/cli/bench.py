@@ -30,6 +30,13 @@ def register(groups: argparse._SubParsersAction) -> None:
     pipeline.add_argument("--repeats", type=int, default=5)
     pipeline.add_argument("--json", default=None, help="also write the results here")
     pipeline.set_defaults(handler=_pipeline)
+    gallery = commands.add_parser("gallery", help="gallery enrolment rate, exact and ANN search on random vectors")
+    gallery.add_argument("--size", type=int, default=100_000, help="gallery faces")
+    gallery.add_argument("--dim", type=int, default=512)
+    gallery.add_argument("--queries", type=int, default=1000)
+    gallery.add_argument("--store_faces", type=int, default=100_000, help="subjects enrolled into the SQLite store")
+    gallery.add_argument("--json", default=None, help="also write the results here")
+    gallery.set_defaults(handler=_gallery)
     serve = commands.add_parser("serve", help="HTTP identify load vs in-process FaceAnalysis on the same photos")
     serve.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
     serve.add_argument("--requests", type=int, default=2000, help="identify requests in total")
@@ -72,6 +79,16 @@ def _pipeline(args: argparse.Namespace) -> int:
     source = model_source(args.model_source, fallback=shared.parent / "models")
     result = run_pipeline_benchmark(shared, source, repeats=args.repeats)
     print(format_pipeline_table(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def _gallery(args: argparse.Namespace) -> int:
+    from faceid.bench.gallery import format_gallery_table, run_gallery_benchmark
+
+    result = run_gallery_benchmark(args.size, args.dim, args.queries, store_faces=args.store_faces)
+    print(format_gallery_table(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return 0

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from faceid import __version__
-from faceid.cli import bench, data, evaluate, models, predict, serve, train
+from faceid.cli import bench, data, evaluate, gallery, models, predict, serve, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.register(groups)
     evaluate.register(groups)
     predict.register(groups)
+    gallery.register(groups)
     models.register(groups)
     serve.register(groups)
     info = groups.add_parser("info", help="versions, native build and CUDA status")

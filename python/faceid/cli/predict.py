@@ -47,13 +47,17 @@ def register(groups: argparse._SubParsersAction) -> None:
     build.add_argument("--label", default=None, help="optional path<TAB>name file (paths relative to --img_dir)")
     build.add_argument("--output", required=True, help="index file (.npz)")
     build.add_argument("--aligned", action="store_true", help="gallery photos are aligned 112x112 crops")
+    build.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
+    build.add_argument("--strict", action="store_true", help="skip photos with several faces (default: the largest)")
     _model_flags(build)
     build.set_defaults(handler=_build_index)
 
     predict = groups.add_parser("predict", help="detect and recognise faces in images, folders or videos")
     predict.add_argument("--det", action="store_true", help="detect faces")
     predict.add_argument("--rec", action="store_true", help="recognise faces (needs --index)")
-    predict.add_argument("--index", default=None, help="gallery index from build-index")
+    predict.add_argument(
+        "--index", default=None, help="gallery: an npz from build-index, a reference index.bin or a gallery store"
+    )
     predict.add_argument("--input", required=True, help="image, folder or video")
     predict.add_argument("--output", required=True, help="folder for annotated copies and JSON")
     predict.add_argument("--rec_thresh", type=float, default=None, help="cosine threshold (default: the index's)")
@@ -93,13 +97,23 @@ def _app(args: argparse.Namespace, *, det: bool, rec: bool, index=None):
 
 
 def _build_index(args: argparse.Namespace) -> int:
-    from faceid.pipeline.analysis import iter_gallery_images
+    from faceid.errors import InputError
+    from faceid.gallery.enrol import check_found, embed_photos, gallery_entries, index_from_report
 
+    output = Path(args.output)
+    if output.exists() and not args.overwrite:
+        raise InputError("index file exists; pass --overwrite to replace it", output)
+    entries = gallery_entries(args.img_dir, args.label)
     app = _app(args, det=not args.aligned, rec=True)
-    index = app.build_index(iter_gallery_images(args.img_dir, args.label))
-    index.save(args.output)
-    print(f"index: {args.output} ({len(index)} embeddings of {len(index.identities)} identities, {index.model})")
-    return 0
+    report = embed_photos(app, entries, strict=args.strict)
+    check_found(report, args.label or args.img_dir)
+    rec = app.recognizer
+    index = index_from_report(report, app.rec_name, rec.embedding_size, fingerprint=rec.fingerprint)
+    index.save(output)
+    print(f"index: {output} ({len(index)} embeddings of {len(index.identities)} identities, {index.model})")
+    for path, problem in report.failures:
+        print(f"{path}: {problem}", file=sys.stderr)
+    return 1 if report.failures else 0
 
 
 def _predict(args: argparse.Namespace) -> int:

@@ -1,8 +1,9 @@
 """Approximate search for large galleries with faiss (``pip install "faceid[ann]"``, faiss-cpu; Python >= 3.10).
 
-The index type follows the gallery's size (:func:`choose_kind`): HNSW up to 300k faces (no training, fast queries),
-IVF with flat codes up to 4M (k-means lists, a fraction of the lists scanned per query), IVF-PQ above (64-byte
-codes). Every kind returns candidate face ids that :class:`GalleryIndex` re-scores exactly against its own rows,
+The index type follows the gallery's size (:func:`choose_kind`): IVF with flat codes up to 4M faces (k-means
+lists, a fraction of them scanned per query; trains in seconds), IVF-PQ above (dim/8-byte codes). HNSW (no
+training, fast queries, but about 2 ms of graph building per face on 2 cores: 100k faces take minutes) is there for
+whoever asks for it (``kind="hnsw"``). Every kind returns candidate face ids that :class:`GalleryIndex` re-scores exactly against its own rows,
 so similarities are exact and only recall is approximate. The trained index is saved beside the store
 (``gallery.db.ann`` + ``gallery.db.ann.json``, atomic), with the store's change-log position, so opening a large
 gallery replays the changes since then instead of retraining. Without faiss the exact search is used.
@@ -42,8 +43,6 @@ def faiss_available() -> bool:
 
 def choose_kind(size: int) -> str:
     """The index type for a gallery of ``size`` faces."""
-    if size < 300_000:
-        return "hnsw"
     return "ivf_flat" if size < 4_000_000 else "ivf_pq"
 
 
@@ -173,12 +172,12 @@ def attach_ann(store: Any, *, required: bool = False, kind: str | None = None) -
     """Give ``store.index`` an ANN index: the saved one brought up to date from the change log, or a new one
     (saved). Only for galleries of at least :data:`ANN_MIN_SIZE` faces unless ``required``."""
     index = store.index
+    if not required and len(index) < ANN_MIN_SIZE:
+        return
     if not faiss_available():
         if required:
             raise InputError("approximate search needs faiss: pip install 'faceid[ann]' (Python >= 3.10)", store.url)
         logger.info("faiss not installed: exact search")
-        return
-    if not required and len(index) < ANN_MIN_SIZE:
         return
     path, meta = ann_path(store), {"fingerprint": index.fingerprint, "dim": index.dim}
     ann = AnnIndex.load(path, meta)

@@ -110,13 +110,20 @@ class GalleryIndex:
         return self._code_of[name]
 
     def add(
-        self, name: str, embeddings: np.ndarray, *, model: str | None = None, ids: np.ndarray | None = None
+        self,
+        name: str,
+        embeddings: np.ndarray,
+        *,
+        model: str | None = None,
+        ids: np.ndarray | None = None,
+        normalized: bool = False,
     ) -> np.ndarray:
         """Add one or more embeddings of ``name`` (raw or normalised; stored unit-length) in amortised O(rows);
-        returns their ids (``ids``: given ones, e.g. a store's face ids)."""
+        returns their ids (``ids``: given ones, e.g. a store's face ids; ``normalized``: rows that faceid stored
+        unit-length already, kept bit for bit)."""
         if model is not None and model != self.model:
             raise ValueError(f"this index holds {self.model} embeddings; refusing to add {model} ones")
-        rows = _unit(embeddings)
+        rows = np.asarray(embeddings, dtype=np.float32).reshape(-1, self.dim) if normalized else _unit(embeddings)
         if rows.shape[1] != self.dim:
             raise ValueError(f"this index holds {self.dim}-d embeddings, got {rows.shape[1]}-d")
         if not name or name == UNKNOWN:
@@ -215,16 +222,20 @@ class GalleryIndex:
             raise InputError(f"inconsistent gallery index (meta {meta}, embeddings {embeddings.shape})", path)
         check_model(path, (meta.get("fingerprint"), meta["model"]), (fingerprint, model))
         index = cls(meta["model"], int(meta["dim"]), fingerprint=meta.get("fingerprint"))
-        index.add_labelled(labels, embeddings)
+        index.add_labelled(labels, embeddings, normalized=True)
         return index
 
-    def add_labelled(self, labels: list[str], embeddings: np.ndarray, *, ids: np.ndarray | None = None) -> None:
+    def add_labelled(
+        self, labels: list[str], embeddings: np.ndarray, *, ids: np.ndarray | None = None, normalized: bool = False
+    ) -> None:
         """Add rows with one label each, in their order (one ``add`` per run of equal labels)."""
         embeddings = np.asarray(embeddings, dtype=np.float32)
         start = 0
         for end in range(1, len(labels) + 1):
             if end == len(labels) or labels[end] != labels[start]:
-                self.add(labels[start], embeddings[start:end], ids=None if ids is None else ids[start:end])
+                self.add(
+                    labels[start], embeddings[start:end], ids=None if ids is None else ids[start:end], normalized=normalized
+                )
                 start = end
 
     @classmethod

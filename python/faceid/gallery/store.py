@@ -200,7 +200,7 @@ class GalleryStore(ABC):
         if rows:
             ids = np.array([r[0] for r in rows], dtype=np.int64)
             vectors = np.frombuffer(b"".join(bytes(r[2]) for r in rows), dtype=np.float32).reshape(len(rows), -1)
-            self.index.add_labelled([r[1] for r in rows], vectors, ids=ids)
+            self.index.add_labelled([r[1] for r in rows], vectors, ids=ids, normalized=True)
         self._polled = time.monotonic()
         if self._ann_mode != "off":
             from faceid.gallery.ann import attach_ann
@@ -249,7 +249,9 @@ class GalleryStore(ABC):
             ).fetchall()
         if rows:
             vectors = np.frombuffer(b"".join(bytes(r[2]) for r in rows), dtype=np.float32).reshape(len(rows), -1)
-            self.index.add_labelled([r[1] for r in rows], vectors, ids=np.array([r[0] for r in rows]))
+            self.index.add_labelled(
+                [r[1] for r in rows], vectors, ids=np.array([r[0] for r in rows]), normalized=True
+            )
 
     # -- writes ---------------------------------------------------------------------------------------------
     def add(
@@ -290,7 +292,9 @@ class GalleryStore(ABC):
                 ).fetchone()[0]
                 added.append(int(face))
             seqs = [self._log(cur, "add", face) for face in added]
-        self._applied(seqs, lambda: self.index.add(name, rows[keep], ids=np.array(added, dtype=np.int64)))
+        self._applied(
+            seqs, lambda: self.index.add(name, rows[keep], ids=np.array(added, dtype=np.int64), normalized=True)
+        )
         return AddResult(name, tuple(added), tuple(duplicates))
 
     def _known_digests(self, cur: Any, digests: list[str | None]) -> tuple[list[tuple[str, str]], list[int]]:
@@ -385,7 +389,7 @@ class GalleryStore(ABC):
         if self.index is None:
             raise InputError("gallery store is empty", self.url)
         out = GalleryIndex(self.index.model, self.index.dim, fingerprint=self.index.fingerprint)
-        out.add_labelled(self.index.labels, np.asarray(self.index.embeddings, dtype=np.float32))
+        out.add_labelled(self.index.labels, np.asarray(self.index.embeddings, dtype=np.float32), normalized=True)
         return out
 
     def import_index(self, index: GalleryIndex) -> list[AddResult]:

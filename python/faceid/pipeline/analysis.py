@@ -48,7 +48,8 @@ class Face:
 
 class FaceAnalysis:
     """Detection (``det``: ``blazeface_short`` or ``blazeface_full``), recognition (``rec``) and an optional
-    gallery (``index``: a GalleryIndex or path).
+    gallery (``index``: a GalleryIndex, a gallery store, or a path or URL read by
+    :func:`faceid.gallery.open_gallery`: npz, ``index.bin`` or store).
 
     ``det=None`` takes every input as one aligned 112x112 face; ``rec=None`` only detects;
     ``landmarks="mtcnn_onet"`` aligns on MTCNN ONet's 5 points instead of the detector's keypoints;
@@ -98,7 +99,12 @@ class FaceAnalysis:
                 batch_size=max_batch_size,
             )
         self.rec_thresh, self.cdd_num = rec_thresh, cdd_num
-        self.index = GalleryIndex.load(index, model=self.rec_name) if isinstance(index, (str, Path)) else index
+        self.index = index
+        if isinstance(index, (str, Path)):
+            from faceid.gallery.store import open_gallery
+
+            fingerprint = None if self.recognizer is None else self.recognizer.fingerprint
+            self.index = open_gallery(index, model=self.rec_name, fingerprint=fingerprint)
 
     def detect(self, image_bgr: np.ndarray) -> list[Face]:
         """Faces of a uint8 HWC BGR image (without embeddings)."""
@@ -142,22 +148,16 @@ class FaceAnalysis:
                 self.landmarker, rgb, np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2])
             )
 
-    def build_index(self, entries: Iterable[tuple[str, Path]]) -> GalleryIndex:
+    def build_index(self, entries: Iterable[tuple[str, Path]], *, strict: bool = False) -> GalleryIndex:
         """A gallery from ``(name, image path)`` pairs: the largest detected face of each photo (or the whole
-        image when there is no detector). Photos without a face are reported and skipped."""
-        from faceid.data.images import load_bgr
+        image when there is no detector); see :func:`faceid.gallery.enrol.embed_photos`. Photos without a face
+        are reported and skipped."""
+        from faceid.gallery.enrol import embed_photos, index_from_report
 
-        if self.recognizer is None:
-            raise ValueError("building a gallery needs a recognizer")
-        index = GalleryIndex(self.rec_name, self.recognizer.embedding_size)
-        for name, path in entries:
-            faces = self.get(load_bgr(path))
-            if not faces:
-                logger.warning("gallery photo %s: no face found; skipped", path)
-                continue
-            largest = max(faces, key=lambda f: float((f.bbox[2] - f.bbox[0]) * (f.bbox[3] - f.bbox[1])))
-            index.add(name, largest.normed_embedding)
-        return index
+        report = embed_photos(self, entries, strict=strict)
+        return index_from_report(
+            report, self.rec_name, self.recognizer.embedding_size, fingerprint=self.recognizer.fingerprint
+        )
 
 
 def _resize(image: np.ndarray) -> np.ndarray:

@@ -1,0 +1,128 @@
+"""Enrolment from photos: one face embedding per photo, the checks ``build-index`` and ``gallery add`` share.
+
+- A folder without any ``<person>/<photo>`` is an error; so is a gallery whose persons yield no face at all
+  (the error lists what was found).
+- A photo with several faces: a warning naming the file and the count, and the largest face is taken
+  (``strict=True``: the photo is skipped).
+- ``aligned=True`` (no detector): every photo must be a 112x112 aligned crop, else the run is refused.
+- A photo that cannot be read is reported (``path: problem``) and the others go on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceid.errors import InputError
+
+__all__ = ["EnrolReport", "Enrolled", "check_found", "embed_photos", "gallery_entries", "index_from_report"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    """One enrolled photo: the unit embedding of its (largest) face, detector score and image SHA-256."""
+
+    name: str
+    path: Path
+    embedding: np.ndarray
+    det_score: float
+    digest: str
+
+
+@dataclass
+class EnrolReport:
+    faces: list[Enrolled] = field(default_factory=list)
+    failures: list[tuple[Path, str]] = field(default_factory=list)  # (photo, problem): could not be read
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # (photo, why): no face, several with strict
+
+    def by_name(self) -> dict[str, list[Enrolled]]:
+        groups: dict[str, list[Enrolled]] = {}
+        for face in self.faces:
+            groups.setdefault(face.name, []).append(face)
+        return groups
+
+
+def gallery_entries(
+    img_dir: str | os.PathLike[str], label_file: str | os.PathLike[str] | None = None
+) -> list[tuple[str, Path]]:
+    """``(name, photo)`` pairs of ``<img_dir>/<person>/<photos>`` (or a ``path<TAB>name`` label file); an
+    InputError when there are none."""
+    from faceid.pipeline.analysis import iter_gallery_images
+
+    root = Path(img_dir)
+    if label_file is None and not root.is_dir():
+        raise InputError("gallery folder not found", root)
+    try:
+        entries = list(iter_gallery_images(root, label_file))
+    except ValueError as error:
+        raise InputError(str(error), label_file) from None
+    if not entries:
+        raise InputError("no identity found: expected <person>/<photos> folders (or --label)", label_file or root)
+    return entries
+
+
+def _largest(faces: list[Any]) -> Any:
+    return max(faces, key=lambda f: float((f.bbox[2] - f.bbox[0]) * (f.bbox[3] - f.bbox[1])))
+
+
+def embed_photos(app: Any, entries: Iterable[tuple[str, Path]], *, strict: bool = False) -> EnrolReport:
+    """Embed one face per photo with a :class:`faceid.pipeline.FaceAnalysis` (``app.detector`` None: the photos
+    are aligned 112x112 crops, checked). Problems with single photos are collected in ``failures``."""
+    from faceid.data.images import load_bgr
+
+    if app.recognizer is None:
+        raise ValueError("enrolment needs a recognizer")
+    report = EnrolReport()
+    for name, path in entries:
+        try:
+            data = Path(path).read_bytes()
+            image = load_bgr(path)
+        except (OSError, ValueError) as error:
+            logger.error("%s: %s", path, error)
+            report.failures.append((Path(path), str(error)))
+            continue
+        if app.detector is None and image.shape[:2] != (112, 112):
+            height, width = image.shape[:2]
+            raise InputError(f"--aligned expects 112x112 aligned face crops, got a {width}x{height} image", path)
+        faces = app.get(image)
+        if not faces:
+            logger.warning("%s: no face found; skipped", path)
+            report.skipped.append((Path(path), "no face found"))
+            continue
+        if len(faces) > 1:
+            if strict:
+                logger.warning("%s: %d faces; skipped (--strict)", path, len(faces))
+                report.skipped.append((Path(path), f"{len(faces)} faces (--strict)"))
+                continue
+            logger.warning("%s: %d faces; the largest is enrolled", path, len(faces))
+        face = _largest(faces)
+        digest = hashlib.sha256(data).hexdigest()
+        report.faces.append(Enrolled(name, Path(path), face.normed_embedding, float(face.det_score), digest))
+    return report
+
+
+def check_found(report: EnrolReport, source: str | os.PathLike[str]) -> None:
+    """An InputError listing what was found when no photo gave a face."""
+    if not report.faces:
+        problems = report.failures + report.skipped
+        found = "; ".join(f"{path.parent.name}/{path.name}: {problem}" for path, problem in problems[:10])
+        raise InputError(f"no face enrolled from any photo ({found or 'no photos'})", source)
+
+
+def index_from_report(report: EnrolReport, model: str, dim: int, *, fingerprint: str | None = None) -> Any:
+    """A :class:`faceid.gallery.GalleryIndex` of the report's faces (photo order kept within a person)."""
+    from faceid.gallery.index import GalleryIndex
+
+    index = GalleryIndex(model, dim, fingerprint=fingerprint)
+    for name, faces in report.by_name().items():
+        index.add(name, np.stack([f.embedding for f in faces]))
+    return index
