@@ -112,3 +112,27 @@ def start_server(shared_models: Path, tmp_path: Path):
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def postgres_gallery():
+    """A gallery URL in a fresh schema of the PostgreSQL server named by ``$FACEID_TEST_POSTGRES`` (started by
+    ``.ci/postgres.sh``; skipped without it, failed in CI)."""
+    import os
+    import uuid
+    from urllib.parse import quote
+
+    base = os.environ.get("FACEID_TEST_POSTGRES")
+    if not base:
+        reason = 'FACEID_TEST_POSTGRES is not set (start a server with: eval "$(bash .ci/postgres.sh)")'
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    psycopg = pytest.importorskip("psycopg")
+    schema = f"serve_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in base else "?"
+    yield f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
+    with psycopg.connect(base, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -34,8 +34,9 @@ def test_enrol_two_people_and_identify_through_the_page(start_server, gallery_de
                 page.fill("#enrol-name", person)
                 page.set_input_files("#enrol-files", [str(p) for p in sorted((train / person).iterdir())])
                 page.click("#enrol-button")
-                playwright.expect(page.locator("#enrol-result")).to_have_text(f"{person}: 2 face(s) added",
-                                                                                timeout=60_000)
+                playwright.expect(page.locator("#enrol-result")).to_have_text(
+                    f"{person}: 2 face(s) added", timeout=60_000
+                )
             playwright.expect(page.locator(".subject-name")).to_have_text(["biden", "obama"], timeout=10_000)
             page.set_input_files("#identify-file", str(gallery_dev / "query/obama_and_biden.jpg"))
             page.click("#identify-button")

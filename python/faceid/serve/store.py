@@ -25,6 +25,8 @@ __all__ = ["EnrolResult", "FaceRecord", "ServeStore"]
 
 logger = logging.getLogger(__name__)
 
+POOL_TIMEOUT_S = 2.0
+
 
 @dataclass(frozen=True)
 class FaceRecord:
@@ -63,6 +65,9 @@ class ServeStore:
         self._lock = threading.RLock()
         self._outages = _outage_types()
         self._store = open_store(url, fingerprint=fingerprint, model=model, dim=dim, ann="off")
+        pool = getattr(self._store, "_pool", None)
+        if pool is not None:  # PostgreSQL: during an outage answer 503 within seconds, not after the pool's 30 s
+            pool.timeout = POOL_TIMEOUT_S
 
     def close(self) -> None:
         with self._lock:
