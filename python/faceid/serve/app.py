@@ -67,6 +67,9 @@ def _open(app: FastAPI, config: ServeConfig) -> None:
 def _lifespan(config: ServeConfig):
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if getattr(app.state, "store", None) is not None:  # already running (a test client inside another)
+            yield
+            return
         _open(app, config)
         logger.info("faceid serve ready: gallery %s, %s + %s", config.gallery, config.det, config.rec)
         try:
