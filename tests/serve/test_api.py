@@ -276,3 +276,57 @@ def test_request_id_metrics_docs_and_page(client, gallery_dev: Path) -> None:
     assert client.get("/docs").status_code == 200
     page = client.get("/").text
     assert "/v1/identify" in page and "<canvas" in page and "http" not in page.split("<script>")[1].split("fetch(")[0]
+
+
+def _hundred_faces(shared_data: Path) -> bytes:
+    """A 1500x1500 JPEG: a 10x10 grid of the LFW faces (the detector finds ~70 of the 100)."""
+    import cv2
+
+    faces = [cv2.imread(str(p))[50:200, 50:200] for p in sorted((shared_data / "faces").glob("lfw_*.jpg"))]
+    grid = np.zeros((1500, 1500, 3), np.uint8)
+    for i in range(100):
+        row, col = divmod(i, 10)
+        grid[row * 150 : row * 150 + 150, col * 150 : col * 150 + 150] = faces[i % len(faces)]
+    ok, data = cv2.imencode(".jpg", grid)
+    assert ok
+    return data.tobytes()
+
+
+def test_a_hundred_face_image(client, shared_data: Path, gallery_dev: Path) -> None:
+    crowd = ("crowd.jpg", _hundred_faces(shared_data), "image/jpeg")
+    message = _error(client.post("/v1/identify", files=[("image", crowd)]), 422, "too_many_faces")
+    assert int(message.split(": ")[1].split(" ")[0]) > 50
+    _error(client.post("/v1/subjects/crowd/faces", files=[("images", crowd)]), 422, "several_faces")
+    assert len(client.post("/v1/detect", files=[upload(gallery_dev / "query/obama1.jpg")]).json()["faces"]) == 1
+    _healthy(client)
+
+
+def test_concurrent_requests_share_recogniser_calls(engine, gallery_dev: Path) -> None:
+    """Eight threads embedding at once: fewer model calls than requests, and each gets its own embeddings
+    (equal to embedding alone)."""
+    import threading
+
+    import cv2
+
+    photos = [cv2.imread(str(p)) for p in sorted((gallery_dev / "query").glob("*.jpg"))]
+    detected = [engine.detect(image) for image in photos]
+    alone = [[f.embedding.copy() for f in engine.embed(image, faces)] for image, faces in zip(photos, detected)]
+    calls_before = engine.batcher.calls
+    results: dict[int, list[np.ndarray]] = {}
+    barrier = threading.Barrier(8)
+
+    def work(i: int) -> None:
+        image, faces = photos[i % len(photos)], detected[i % len(photos)]
+        copies = [type(f)(f.box, f.score, f.keypoints) for f in faces]
+        barrier.wait()
+        results[i] = [f.embedding for f in engine.embed(image, copies)]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for i in range(8):
+        for got, want in zip(results[i], alone[i % len(photos)]):
+            assert float(got @ want) > 0.99999
+    assert engine.batcher.calls - calls_before < 8
