@@ -67,6 +67,25 @@ def _start_server(gallery: Path, model_source: str | None, log: Path) -> tuple[s
     raise RuntimeError("faceid serve did not become ready in 180 s")
 
 
+def _summary(latencies: list[float], errors: int, wall: float) -> dict[str, Any]:
+    ms = np.array(latencies) * 1000
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "seconds": wall,
+        "requests_per_s": len(latencies) / wall,
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p95_ms": float(np.percentile(ms, 95)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "latencies_s": latencies,
+    }
+
+
+def _merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    latencies = [x for part in parts for x in part["latencies_s"]]
+    return _summary(latencies, sum(p["errors"] for p in parts), sum(p["seconds"] for p in parts))
+
+
 def _http_load(url: str, photos: list[tuple[str, bytes]], clients: int, requests: int) -> dict[str, Any]:
     import httpx
 
@@ -97,16 +116,7 @@ def _http_load(url: str, photos: list[tuple[str, bytes]], clients: int, requests
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - start
-    ms = np.array(latencies) * 1000
-    return {
-        "requests": len(latencies),
-        "errors": errors[0],
-        "seconds": wall,
-        "requests_per_s": len(latencies) / wall,
-        "p50_ms": float(np.percentile(ms, 50)),
-        "p95_ms": float(np.percentile(ms, 95)),
-        "p99_ms": float(np.percentile(ms, 99)),
-    }
+    return _summary(latencies, errors[0], wall)
 
 
 def _inprocess(app: Any, photos: list[tuple[str, bytes]], clients: int, requests: int) -> dict[str, Any]:
@@ -125,16 +135,7 @@ def _inprocess(app: Any, photos: list[tuple[str, bytes]], clients: int, requests
         with ThreadPoolExecutor(clients) as pool:
             latencies = list(pool.map(one, range(requests)))
     wall = time.perf_counter() - start
-    ms = np.array(latencies) * 1000
-    return {
-        "requests": requests,
-        "errors": 0,
-        "seconds": wall,
-        "requests_per_s": requests / wall,
-        "p50_ms": float(np.percentile(ms, 50)),
-        "p95_ms": float(np.percentile(ms, 95)),
-        "p99_ms": float(np.percentile(ms, 99)),
-    }
+    return _summary(latencies, 0, wall)
 
 
 def _enrol(url: str, train: Path) -> None:
@@ -163,10 +164,13 @@ def run_serve_benchmark(
         process, url = _start_server(Path(tmp) / "gallery.db", model_source, Path(tmp) / "server.log")
         try:
             _enrol(url, gallery_dev / "train")
-            _http_load(url, photos, clients, max(clients, 2 * len(photos)))  # warm-up: every thread's predictors
-            rss_before = _rss_mb(process.pid)
-            http = _http_load(url, photos, clients, requests)
-            rss_after = _rss_mb(process.pid)
+            _http_load(url, photos, clients, max(2 * clients, 4 * len(photos)))  # warm-up: predictors, shapes
+            rss = [_rss_mb(process.pid)]
+            halves = []
+            for part in (requests // 2, requests - requests // 2):  # RSS after each half: flat or growing?
+                halves.append(_http_load(url, photos, clients, part))
+                rss.append(_rss_mb(process.pid))
+            http = _merge(halves)
             metrics = httpx.get(f"{url}/metrics").text
             index_path = Path(tmp) / "index.npz"
             from faceid.gallery.store import open_store
@@ -183,6 +187,8 @@ def run_serve_benchmark(
     batches = _metric(metrics, "faceid_recognizer_batches")
     faces = _metric(metrics, "faceid_recognizer_faces")
     best = max(sequential["requests_per_s"], threaded["requests_per_s"])
+    for row in (http, sequential, threaded):
+        row.pop("latencies_s")
     rows = [
         {"path": f"HTTP identify, {clients} clients", **http},
         {"path": "in-process FaceAnalysis, 1 caller", **sequential},
@@ -193,7 +199,7 @@ def run_serve_benchmark(
         "ratios": {"http_vs_inprocess": http["requests_per_s"] / best},
         "p99_ms": http["p99_ms"],
         "errors": http["errors"],
-        "rss_mb": {"before": rss_before, "after": rss_after},
+        "rss_mb": {"before": rss[0], "half": rss[1], "after": rss[2]},
         "faces_per_recognizer_call": faces / batches if batches else float("nan"),
         "clients": clients,
         "requests": requests,
@@ -224,7 +230,8 @@ def format_serve_table(result: dict[str, Any]) -> str:
     lines += [
         "",
         f"HTTP vs in-process (best of the two): {result['ratios']['http_vs_inprocess']:.2f}x; "
-        f"server RSS {result['rss_mb']['before']:.0f} MB -> {result['rss_mb']['after']:.0f} MB; "
+        f"server RSS {result['rss_mb']['before']:.0f} -> {result['rss_mb']['half']:.0f} (half) -> "
+        f"{result['rss_mb']['after']:.0f} MB; "
         f"{result['faces_per_recognizer_call']:.2f} faces per recogniser call",
     ]
     return "\n".join(lines)
