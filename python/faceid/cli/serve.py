@@ -36,6 +36,7 @@ def register(groups: argparse._SubParsersAction) -> None:
         help="offline pretrained model folder (default $FACEID_MODEL_SOURCE or ../shared/models)",
     )
     parser.add_argument("--threads", type=int, default=2, help="math threads of the recogniser")
+    parser.add_argument("--detect_workers", type=int, default=4, help="threads running the detector")
     parser.add_argument("--batch_window_ms", type=float, default=3.0, help="dynamic batching window")
     parser.add_argument("--max_upload_mb", type=float, default=10.0, help="largest accepted image upload")
     parser.add_argument("--max_pixels", type=int, default=40_000_000, help="largest decoded image (pixels)")

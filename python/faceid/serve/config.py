@@ -28,6 +28,6 @@ class ServeConfig:
     max_images: int = 20
     max_faces: int = 50
     threads: int = 2
-    detect_workers: int = 2
+    detect_workers: int = 4
     batch_window_ms: float = 3.0
     max_batch: int = 32

@@ -46,7 +46,7 @@ class Engine:
         model_source: str | os.PathLike[str] | None = None,
         det_thresh: float = 0.75,
         threads: int = 2,
-        detect_workers: int = 2,
+        detect_workers: int = 4,
         window_s: float = 0.003,
         max_batch: int = 32,
     ) -> None:
@@ -59,7 +59,16 @@ class Engine:
         self.fingerprint = self.recognizer.fingerprint
         self.dim = self.recognizer.embedding_size
         self._detect_pool = ThreadPoolExecutor(max_workers=detect_workers, thread_name_prefix="faceid-detect")
-        self.batcher = DynamicBatcher(self.recognizer.run_batch, window_s=window_s, max_batch=max_batch)
+        self.batcher = DynamicBatcher(self._run_bucketed, window_s=window_s, max_batch=max_batch)
+
+    def _run_bucketed(self, batch: np.ndarray) -> np.ndarray:
+        """The recogniser on ``batch`` zero-padded to the next power of two: a handful of input shapes, so the
+        predictor's per-shape caches stop growing once each has been seen (server memory stays flat)."""
+        size = len(batch)
+        bucket = 1 << (size - 1).bit_length()
+        if bucket != size:
+            batch = np.concatenate([batch, np.zeros((bucket - size, *batch.shape[1:]), batch.dtype)])
+        return self.recognizer.run_batch(batch)[:size]
 
     def close(self) -> None:
         self.batcher.close()
