@@ -67,6 +67,8 @@ def _serve(args: argparse.Namespace) -> int:
         raise UsageError(f"refusing to serve on {args.host} without an API key: give --api-key or $FACEID_API_KEY")
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be 0-65535, got {args.port}")
+    if args.detect_workers < 1 or args.threads < 1 or args.batch_window_ms < 0 or args.max_upload_mb <= 0:
+        raise UsageError("--detect_workers and --threads must be >= 1, --batch_window_ms >= 0, --max_upload_mb > 0")
     config = ServeConfig(
         gallery=args.gallery,
         det=args.det,
@@ -76,6 +78,7 @@ def _serve(args: argparse.Namespace) -> int:
         det_thresh=args.det_thresh,
         api_key=key,
         threads=args.threads,
+        detect_workers=args.detect_workers,
         batch_window_ms=args.batch_window_ms,
         max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
         max_pixels=args.max_pixels,
