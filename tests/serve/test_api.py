@@ -90,7 +90,12 @@ def test_detect_embed_verify_match_the_library(client, engine, gallery_dev: Path
 def test_enrol_identify_list_delete(client, gallery_dev: Path) -> None:
     train = gallery_dev / "train"
     for person in ("obama", "biden", "kit_harington", "rose_leslie"):
-        response = _enrol(client, person, *sorted((train / person).iterdir()))
+        photos = sorted((train / person).iterdir())
+        if person == "rose_leslie":  # the JSON spelling: base64 images
+            images = [base64.b64encode(p.read_bytes()).decode() for p in photos]
+            response = client.post(f"/v1/subjects/{person}/faces", json={"images": images})
+        else:
+            response = _enrol(client, person, *photos)
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["rejected"] == [] and len(body["added"]) == len(list((train / person).iterdir()))
