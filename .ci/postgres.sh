@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Start a throwaway PostgreSQL server for the gallery-store tests (Debian's packages, trust auth, 127.0.0.1 only)
 # and print the URL to export as FACEID_TEST_POSTGRES. Usage: eval "$(bash .ci/postgres.sh)"
-# FACEID_PG_DIR (data folder, default a temp dir) and FACEID_PG_PORT (default 54329) change where it runs;
+# FACEID_PG_DIR (data folder, default a temp dir) and FACEID_PG_PORT (default a free port) change where it runs;
 # stop it with: runuser -u postgres -- "$(ls -d /usr/lib/postgresql/*/bin | tail -1)/pg_ctl" -D "$FACEID_PG_DIR" stop
 set -euo pipefail
 if ! ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1; then
   apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
 fi
 bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
-port="${FACEID_PG_PORT:-54329}"
 dir="${FACEID_PG_DIR:-$(mktemp -d /tmp/faceid-pg.XXXXXX)}"
+[ -f "$dir/port" ] && FACEID_PG_PORT="${FACEID_PG_PORT:-$(cat "$dir/port")}"
+port="${FACEID_PG_PORT:-$(python3 -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")}"
 run() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 mkdir -p "$dir"
+echo "$port" >"$dir/port"
 [ "$(id -u)" = 0 ] && chown postgres: "$dir"
 if [ ! -f "$dir/data/PG_VERSION" ]; then
   run "$bin/initdb" -D "$dir/data" -A trust -U postgres >&2

@@ -12,7 +12,7 @@ import pytest
 
 from faceid.bench.gallery import _fill_index, format_gallery_table, run_gallery_benchmark
 
-SIZE = int(os.environ.get("FACEID_BENCH_GALLERY_SIZE", 50_000))
+SIZE = int(os.environ.get("FACEID_BENCH_GALLERY_SIZE", "50000"))
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import pytest
 def postgres_url() -> str:
     url = os.environ.get("FACEID_TEST_POSTGRES")
     if not url:
-        reason = "FACEID_TEST_POSTGRES is not set (start a server with: eval \"$(bash .ci/postgres.sh)\")"
+        reason = 'FACEID_TEST_POSTGRES is not set (start a server with: eval "$(bash .ci/postgres.sh)")'
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(reason)
         pytest.skip(reason)

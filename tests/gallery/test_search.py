@@ -21,7 +21,9 @@ def _unit(x: np.ndarray) -> np.ndarray:
 def planted(rng: np.random.Generator, people: int, per_person: int, dim: int, noise: float = 0.35):
     """People with ``per_person`` faces around a random centre, and one query per person near its centre."""
     centres = _unit(rng.normal(size=(people, dim)))
-    faces = _unit(np.repeat(centres, per_person, axis=0) + noise / np.sqrt(dim) * rng.normal(size=(people * per_person, dim)))
+    faces = _unit(
+        np.repeat(centres, per_person, axis=0) + noise / np.sqrt(dim) * rng.normal(size=(people * per_person, dim))
+    )
     queries = _unit(centres + noise / np.sqrt(dim) * rng.normal(size=centres.shape))
     return faces, queries
 

@@ -40,7 +40,9 @@ def _people(rng: np.random.Generator, count: int, dim: int, noise: float = 0.35)
     return centres, _unit(faces)
 
 
-def _fill_index(size: int, dim: int, seed: int, queries: int, dtype: str = "float32") -> tuple[GalleryIndex, Any, float]:
+def _fill_index(
+    size: int, dim: int, seed: int, queries: int, dtype: str = "float32"
+) -> tuple[GalleryIndex, Any, float]:
     """The index (added one person at a time), query vectors, and the seconds spent in ``add``."""
     rng = np.random.default_rng(seed)
     index, spent, picked = GalleryIndex("bench", dim, dtype=dtype), 0.0, []
@@ -112,18 +114,30 @@ def _ann_rows(index: GalleryIndex, queries: np.ndarray, repeats: int) -> dict[st
 
 
 def run_gallery_benchmark(
-    size: int = 100_000, dim: int = 512, queries: int = 1000, *, store_faces: int = 100_000, seed: int = 0,
-    float16: bool = True, ann: bool = True
+    size: int = 100_000,
+    dim: int = 512,
+    queries: int = 1000,
+    *,
+    store_faces: int = 100_000,
+    seed: int = 0,
+    float16: bool = True,
+    ann: bool = True,
 ) -> dict[str, Any]:
     """All rows in one run; see the module docstring. Returns the ``--json`` document."""
     repeats = max(5, min(50, queries))
     index, qs, add_s = _fill_index(size, dim, seed, queries)
     store_rate, stored = _store_rate(dim, min(store_faces, size), seed + 1)
     rows = [
-        {"what": f"enrol into SQLite store ({stored} subjects, one per transaction)", "value": store_rate,
-         "unit": "faces/s"},
-        {"what": f"enrol into the index ({len(index)} faces, one person per add)", "value": len(index) / add_s,
-         "unit": "faces/s"},
+        {
+            "what": f"enrol into SQLite store ({stored} subjects, one per transaction)",
+            "value": store_rate,
+            "unit": "faces/s",
+        },
+        {
+            "what": f"enrol into the index ({len(index)} faces, one person per add)",
+            "value": len(index) / add_s,
+            "unit": "faces/s",
+        },
     ]
     floor = _bandwidth_floor_ms(index, qs[0])
     b1 = _ms_per_query(index, qs, 1, exact=True, repeats=repeats)
@@ -143,10 +157,16 @@ def run_gallery_benchmark(
             found = _ann_rows(index, qs, repeats)
             rows += [
                 {"what": f"ANN build ({found['kind']})", "value": found["build_s"], "unit": "s"},
-                {"what": f"ANN search ({found['kind']}, exact re-score), batch 1", "value": found["ms"],
-                 "unit": "ms/query"},
-                {"what": "ANN memory (codes + ids, beside the exact rows)", "value": found["bytes_per_face"],
-                 "unit": "bytes/face"},
+                {
+                    "what": f"ANN search ({found['kind']}, exact re-score), batch 1",
+                    "value": found["ms"],
+                    "unit": "ms/query",
+                },
+                {
+                    "what": "ANN memory (codes + ids, beside the exact rows)",
+                    "value": found["bytes_per_face"],
+                    "unit": "bytes/face",
+                },
             ]
             ratios["ann_vs_exact_b1"] = found["ms"] / b1
             result["ann_recall_at_5"] = found["recall"]
@@ -158,18 +178,31 @@ def run_gallery_benchmark(
         index16 = GalleryIndex("bench", dim, dtype="float16")
         index16._rows.append(half, np.arange(len(half)), 0)
         del half
-        rows.append({"what": "exact search, float16 storage, batch 1",
-                     "value": _ms_per_query(index16, qs, 1, exact=True, repeats=repeats), "unit": "ms/query"})
-        rows.append({"what": "exact search, float16 storage, batch 64",
-                     "value": _ms_per_query(index16, qs, 64, exact=True, repeats=max(3, min(10, queries // 64))),
-                     "unit": "ms/query"})
+        rows.append(
+            {
+                "what": "exact search, float16 storage, batch 1",
+                "value": _ms_per_query(index16, qs, 1, exact=True, repeats=repeats),
+                "unit": "ms/query",
+            }
+        )
+        rows.append(
+            {
+                "what": "exact search, float16 storage, batch 64",
+                "value": _ms_per_query(index16, qs, 64, exact=True, repeats=max(3, min(10, queries // 64))),
+                "unit": "ms/query",
+            }
+        )
     result["add_faces_per_s"] = store_rate
     return result
 
 
 def format_gallery_table(result: dict[str, Any]) -> str:
-    lines = [f"gallery: {result['size']:,} faces x {result['dim']}, {result['queries']} queries", "",
-             "| measurement | value | unit |", "| --- | ---: | --- |"]
+    lines = [
+        f"gallery: {result['size']:,} faces x {result['dim']}, {result['queries']} queries",
+        "",
+        "| measurement | value | unit |",
+        "| --- | ---: | --- |",
+    ]
     for row in result["rows"]:
         value = row["value"]
         shown = f"{value:,.0f}" if value >= 1000 else f"{value:.3g}" if value < 10 else f"{value:.1f}"

@@ -20,11 +20,17 @@ def register(groups: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--model", default=None, help="export folder (or pretrained model name)")
     evaluate.add_argument("--network", default=None, help="with --checkpoint: evaluate a training checkpoint")
     evaluate.add_argument("--checkpoint", "--checkpoint_dir", dest="checkpoint", default=None)
-    evaluate.add_argument("--data_dir", required=True, help="folder holding <target>.bin")
+    evaluate.add_argument("--data_dir", default=None, help="folder holding <target>.bin")
     evaluate.add_argument("--val_targets", default="lfw,cfp_fp,agedb_30")
     evaluate.add_argument("--batch_size", type=int, default=64)
     evaluate.add_argument("--report", default=None, help="write <target>.json and <target>_roc.png here")
     evaluate.add_argument("--threads", type=int, default=2, help="CPU threads of the predictor")
+    evaluate.add_argument("--gallery", default=None, help="open-set identification: gallery <person>/<photos>")
+    evaluate.add_argument("--probe", default=None, help="open-set identification: probe <person>/<photos>")
+    evaluate.add_argument("--det_model", default="blazeface_short", help="detector for --gallery/--probe")
+    evaluate.add_argument(
+        "--model-source", "--model_source", dest="model_source", default=None, help="offline pretrained files"
+    )
     evaluate.set_defaults(handler=_eval)
 
 
@@ -60,7 +66,44 @@ def _embed_fn(args: argparse.Namespace):
     return predictor.run, str(directory)
 
 
+def _eval_open_set(args: argparse.Namespace) -> int:
+    from faceid.cli.paths import model_source
+    from faceid.errors import UsageError
+    from faceid.eval.open_set import evaluate_open_set, write_open_set_report
+    from faceid.pipeline.analysis import FaceAnalysis
+
+    if not (args.gallery and args.probe):
+        raise UsageError("open-set evaluation needs both --gallery DIR and --probe DIR")
+    app = FaceAnalysis(
+        args.det_model,
+        args.model or "mobileface_v2",
+        model_source=model_source(args.model_source),
+        threads=args.threads,
+    )
+    report = evaluate_open_set(app, args.gallery, args.probe)
+    summary = report.to_json()
+    print(
+        f"gallery: {summary['gallery_subjects']} people; probes: {summary['mated_probes']} mated, "
+        f"{summary['non_mated_probes']} non-mated, {len(summary['probes_without_face'])} without a face"
+    )
+    for key in ("rank_1", "rank_5"):
+        print(f"{key}: {'n/a' if summary[key] is None else f'{summary[key]:.4f}'}")
+    for fpir, tpir in summary["tpir_at_fpir"].items():
+        threshold = summary["threshold_at_fpir"][fpir]
+        shown = "n/a (too few non-mated probes)" if tpir is None else f"{tpir:.4f} (threshold {threshold:.4f})"
+        print(f"TPIR@FPIR={fpir}: {shown}")
+    if args.report:
+        paths = write_open_set_report(report, args.report, extra={"model": str(app.recognizer.model_dir)})
+        print(f"report: {paths[0]} {paths[1]}")
+    return 0
+
+
 def _eval(args: argparse.Namespace) -> int:
+    if args.gallery or args.probe:
+        return _eval_open_set(args)
+    if not args.data_dir:
+        print("faceid eval: give --data_dir (verification sets) or --gallery and --probe (open-set)", file=sys.stderr)
+        return 2
     from faceid.eval.report import evaluate_target, write_report
     from faceid.eval.verification import decode_verification_images, format_lines, load_val_targets
 

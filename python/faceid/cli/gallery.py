@@ -67,6 +67,7 @@ def _add(args: argparse.Namespace) -> int:
                 [f.embedding for f in faces],
                 digests=[f.digest for f in faces],
                 det_scores=[f.det_score for f in faces],
+                qualities=[f.quality for f in faces],
             )
             by_digest = {f.digest: f.path for f in faces}
             for digest, owner in result.duplicates:

@@ -3,10 +3,10 @@
 The index type follows the gallery's size (:func:`choose_kind`): IVF with flat codes up to 4M faces (k-means
 lists, a fraction of them scanned per query; trains in seconds), IVF-PQ above (dim/8-byte codes). HNSW (no
 training, fast queries, but about 2 ms of graph building per face on 2 cores: 100k faces take minutes) is there for
-whoever asks for it (``kind="hnsw"``). Every kind returns candidate face ids that :class:`GalleryIndex` re-scores exactly against its own rows,
-so similarities are exact and only recall is approximate. The trained index is saved beside the store
-(``gallery.db.ann`` + ``gallery.db.ann.json``, atomic), with the store's change-log position, so opening a large
-gallery replays the changes since then instead of retraining. Without faiss the exact search is used.
+whoever asks for it (``kind="hnsw"``). Every kind returns candidate face ids that :class:`GalleryIndex` re-scores
+exactly against its own rows, so similarities are exact and only recall is approximate. The trained index is saved
+beside the store (``gallery.db.ann`` + ``gallery.db.ann.json``, atomic), with the store's change-log position, so
+opening a large gallery replays the changes since then instead of retraining. Without faiss the exact search is used.
 """
 
 from __future__ import annotations
@@ -44,6 +44,12 @@ def faiss_available() -> bool:
 def choose_kind(size: int) -> str:
     """The index type for a gallery of ``size`` faces."""
     return "ivf_flat" if size < 4_000_000 else "ivf_pq"
+
+
+def _nprobe(nlist: int) -> int:
+    """Lists scanned per query: 1/32 of them (1M faces: 32 of 1024 lists; recall@5 0.983 vs 0.943 at 1/64 on the
+    benchmark's planted gallery)."""
+    return max(8, nlist // 32)
 
 
 def _nlist(size: int) -> int:
@@ -85,7 +91,7 @@ class AnnIndex:
             sample = vectors[rng.choice(size, min(size, 64 * nlist), replace=False)] if size else vectors
             index.cp.seed = seed
             index.train(sample)
-            index.nprobe = max(8, nlist // 64)
+            index.nprobe = _nprobe(nlist)
         ann = cls(index, kind, dim)
         ann.add(vectors, ids)
         return ann
@@ -130,8 +136,15 @@ class AnnIndex:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
         stat = path.stat()
-        record = {**meta, "kind": self.kind, "dim": self.dim, "seq": self.seq, "removed": sorted(self.removed),
-                  "file_size": stat.st_size, "file_mtime_ns": stat.st_mtime_ns}
+        record = {
+            **meta,
+            "kind": self.kind,
+            "dim": self.dim,
+            "seq": self.seq,
+            "removed": sorted(self.removed),
+            "file_size": stat.st_size,
+            "file_mtime_ns": stat.st_mtime_ns,
+        }
         with atomic_write(f"{path}.json", "w") as handle:
             json.dump(record, handle)
         self.disk_seq = self.seq
@@ -148,13 +161,20 @@ class AnnIndex:
         except (OSError, ValueError):
             return None
         if any(record.get(key) != value for key, value in meta.items()) or (
-            record.get("file_size"), record.get("file_mtime_ns")) != (stat.st_size, stat.st_mtime_ns):
+            record.get("file_size"),
+            record.get("file_mtime_ns"),
+        ) != (stat.st_size, stat.st_mtime_ns):
             logger.info("%s: saved ANN index does not match this gallery; rebuilding", path)
             return None
-        ann = cls(faiss.read_index(str(path)), record["kind"], int(record["dim"]), seq=int(record["seq"]),
-                  removed=set(record.get("removed", [])))
+        ann = cls(
+            faiss.read_index(str(path)),
+            record["kind"],
+            int(record["dim"]),
+            seq=int(record["seq"]),
+            removed=set(record.get("removed", [])),
+        )
         if ann.kind != "hnsw":
-            ann.index.nprobe = max(8, ann.index.nlist // 64)
+            ann.index.nprobe = _nprobe(ann.index.nlist)
         return ann
 
 

@@ -29,13 +29,15 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Enrolled:
-    """One enrolled photo: the unit embedding of its (largest) face, detector score and image SHA-256."""
+    """One enrolled photo: the unit embedding of its (largest) face, detector score, image SHA-256 and quality (the
+    raw embedding's L2 norm, which grows with how recognisable the face is: the XNorm of the verification logs)."""
 
     name: str
     path: Path
     embedding: np.ndarray
     det_score: float
     digest: str
+    quality: float
 
 
 @dataclass
@@ -106,7 +108,8 @@ def embed_photos(app: Any, entries: Iterable[tuple[str, Path]], *, strict: bool 
             logger.warning("%s: %d faces; the largest is enrolled", path, len(faces))
         face = _largest(faces)
         digest = hashlib.sha256(data).hexdigest()
-        report.faces.append(Enrolled(name, Path(path), face.normed_embedding, float(face.det_score), digest))
+        quality = float(np.linalg.norm(face.embedding))
+        report.faces.append(Enrolled(name, Path(path), face.normed_embedding, float(face.det_score), digest, quality))
     return report
 
 

@@ -174,14 +174,18 @@ class GalleryIndex:
         for i in range(len(rows)):
             valid = found[i] >= 0
             codes, ids = self._rows.codes[found[i][valid]], self._rows.ids[found[i][valid]]
-            matches.append(vote([self._names[c] for c in codes], sims[i][valid], rec_thresh, tuple(int(x) for x in ids)))
+            matches.append(
+                vote([self._names[c] for c in codes], sims[i][valid], rec_thresh, tuple(int(x) for x in ids))
+            )
         return matches
 
     def top_k(self, queries: np.ndarray, k: int, *, exact: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(sims, rows)`` (B, k) of unit ``queries``, best first; rows are positions (-1: no result)."""
         if self.ann is not None and not exact:
             return self._rescored(queries, self.ann.search(queries, k), k)
-        parts = [exact_top_k(queries[i : i + QUERY_BATCH], self._rows.data, k) for i in range(0, len(queries), QUERY_BATCH)]
+        parts = [
+            exact_top_k(queries[i : i + QUERY_BATCH], self._rows.data, k) for i in range(0, len(queries), QUERY_BATCH)
+        ]
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     def _rescored(self, queries: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -234,7 +238,10 @@ class GalleryIndex:
         for end in range(1, len(labels) + 1):
             if end == len(labels) or labels[end] != labels[start]:
                 self.add(
-                    labels[start], embeddings[start:end], ids=None if ids is None else ids[start:end], normalized=normalized
+                    labels[start],
+                    embeddings[start:end],
+                    ids=None if ids is None else ids[start:end],
+                    normalized=normalized,
                 )
                 start = end
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -84,6 +85,7 @@ class GalleryStore(ABC):
         if ann not in ("auto", "on", "off"):
             raise ValueError(f"ann must be auto, on or off, got {ann!r}")
         self.url, self._dtype, self._ann_mode = url, dtype, ann
+        self._index_lock = threading.RLock()  # searches and index updates from several threads
         self._ann_path = None if ann_path is None else Path(ann_path)
         self._connect(create)
         with self._transaction(write=True) as cur:
@@ -136,8 +138,9 @@ class GalleryStore(ABC):
         row = self._execute(cur, "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         version = int(row[0]) if row else 0
         if version > SCHEMA_VERSION:
-            raise InputError(f"gallery store has schema version {version}; this faceid reads <= {SCHEMA_VERSION}",
-                             self.url)
+            raise InputError(
+                f"gallery store has schema version {version}; this faceid reads <= {SCHEMA_VERSION}", self.url
+            )
         for step in range(version, SCHEMA_VERSION):
             for statement in MIGRATIONS[step - 1]:
                 self._execute(cur, statement)
@@ -219,6 +222,10 @@ class GalleryStore(ABC):
 
     def refresh(self, *, force: bool = False) -> None:
         """Apply other writers' changes (at most every ``poll_interval`` seconds unless ``force``)."""
+        with self._index_lock:
+            self._refresh(force)
+
+    def _refresh(self, force: bool) -> None:
         if self.index is None:
             with self._transaction() as cur:
                 self._meta = self._read_meta(cur)
@@ -249,9 +256,7 @@ class GalleryStore(ABC):
             ).fetchall()
         if rows:
             vectors = np.frombuffer(b"".join(bytes(r[2]) for r in rows), dtype=np.float32).reshape(len(rows), -1)
-            self.index.add_labelled(
-                [r[1] for r in rows], vectors, ids=np.array([r[0] for r in rows]), normalized=True
-            )
+            self.index.add_labelled([r[1] for r in rows], vectors, ids=np.array([r[0] for r in rows]), normalized=True)
 
     # -- writes ---------------------------------------------------------------------------------------------
     def add(
@@ -266,8 +271,9 @@ class GalleryStore(ABC):
         """Enrol faces of ``name`` in one transaction (the subject is created when new). A face whose image
         digest is already enrolled is skipped and reported in ``duplicates``."""
         if self.index is None:
-            raise InputError("gallery store has no model yet: open it with the recogniser's fingerprint and dim",
-                             self.url)
+            raise InputError(
+                "gallery store has no model yet: open it with the recogniser's fingerprint and dim", self.url
+            )
         rows = np.asarray(embeddings, dtype=np.float32).reshape(-1, self.index.dim)
         from faceid.gallery.index import _unit
 
@@ -324,24 +330,30 @@ class GalleryStore(ABC):
         if row:
             return int(row[0])
         return int(
-            self._execute(cur, "INSERT INTO subjects (name, created) VALUES (?, ?) RETURNING id", (name, now))
-            .fetchone()[0]
+            self._execute(
+                cur, "INSERT INTO subjects (name, created) VALUES (?, ?) RETURNING id", (name, now)
+            ).fetchone()[0]
         )
 
     def _log(self, cur: Any, op: str, face: int) -> int:
         return int(
-            self._execute(cur, "INSERT INTO changes (op, face_id) VALUES (?, ?) RETURNING seq", (op, face))
-            .fetchone()[0]
+            self._execute(cur, "INSERT INTO changes (op, face_id) VALUES (?, ?) RETURNING seq", (op, face)).fetchone()[
+                0
+            ]
         )
 
     def _applied(self, seqs: list[int], apply_locally: Any) -> None:
         """After a commit: when our changes directly follow what the index has seen, apply them in memory;
         otherwise (another writer came between) read the log."""
+        with self._index_lock:
+            self._apply_own(seqs, apply_locally)
+
+    def _apply_own(self, seqs: list[int], apply_locally: Any) -> None:
         if seqs and seqs[0] == self._seq + 1 and seqs[-1] == self._seq + len(seqs):
             apply_locally()
             self._seq = seqs[-1]
         elif seqs:
-            self.refresh(force=True)
+            self._refresh(True)
 
     def remove(self, name: str) -> int:
         """Remove ``name`` and all its faces in one transaction; returns the number of faces removed."""
@@ -369,14 +381,19 @@ class GalleryStore(ABC):
         return [Subject(str(name), int(count), float(created)) for name, count, created in rows]
 
     def search(
-        self, queries: np.ndarray, *, cdd_num: int = 5, rec_thresh: float = DEFAULT_REC_THRESH,
-        exact: bool | None = None
+        self,
+        queries: np.ndarray,
+        *,
+        cdd_num: int = 5,
+        rec_thresh: float = DEFAULT_REC_THRESH,
+        exact: bool | None = None,
     ) -> list[Match]:
         """:meth:`GalleryIndex.search` on the current gallery (other writers' changes included)."""
-        self.refresh()
-        if self.index is None:
-            raise InputError("gallery store is empty (no model recorded yet)", self.url)
-        return self.index.search(queries, cdd_num=cdd_num, rec_thresh=rec_thresh, exact=exact)
+        with self._index_lock:
+            self._refresh(False)
+            if self.index is None:
+                raise InputError("gallery store is empty (no model recorded yet)", self.url)
+            return self.index.search(queries, cdd_num=cdd_num, rec_thresh=rec_thresh, exact=exact)
 
     @property
     def identities(self) -> list[str]:
