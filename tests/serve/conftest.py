@@ -58,7 +58,7 @@ def free_port() -> int:
 class Server:
     """A real ``faceid serve`` process on 127.0.0.1 (its output in ``log``)."""
 
-    def __init__(self, gallery: str, models: Path, log: Path, *extra: str) -> None:
+    def __init__(self, gallery: str, models: Path, log: Path, *extra: str, api_key: str | None = None) -> None:
         import os
         import subprocess
         import sys
@@ -68,6 +68,8 @@ class Server:
         self.log = log
         env = {**os.environ, "FACEID_MODEL_SOURCE": str(models)}
         env.pop("FACEID_API_KEY", None)
+        if api_key:
+            env["FACEID_API_KEY"] = api_key
         command = [sys.executable, "-m", "faceid", "serve", "--gallery", gallery, "--port", str(self.port), *extra]
         with open(log, "ab") as out:
             self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -101,11 +103,11 @@ class Server:
 
 @pytest.fixture
 def start_server(shared_models: Path, tmp_path: Path):
-    """``start_server(gallery, *flags)``: a ready ``faceid serve`` process, stopped after the test."""
+    """``start_server(gallery, *flags, api_key=None)``: a ready ``faceid serve`` process, stopped after the test."""
     servers: list[Server] = []
 
-    def start(gallery: str, *extra: str) -> Server:
-        server = Server(gallery, shared_models, tmp_path / f"server{len(servers)}.log", *extra)
+    def start(gallery: str, *extra: str, api_key: str | None = None) -> Server:
+        server = Server(gallery, shared_models, tmp_path / f"server{len(servers)}.log", *extra, api_key=api_key)
         servers.append(server)
         return server.wait_ready()
 

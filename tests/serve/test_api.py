@@ -335,3 +335,15 @@ def test_concurrent_requests_share_recogniser_calls(engine, gallery_dev: Path) -
         for got, want in zip(results[i], alone[i % len(photos)]):
             assert float(got @ want) > 0.99999
     assert engine.batcher.calls - calls_before < 8
+
+
+def test_a_bug_is_answered_500_in_the_envelope(client, engine, gallery_dev: Path, monkeypatch) -> None:
+    def broken(image):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(engine, "detect", broken)
+    response = client.post("/v1/detect", files=[upload(gallery_dev / "query/obama1.jpg")])
+    message = _error(response, 500, "internal")
+    assert response.headers["x-request-id"] in message and "boom" not in message
+    monkeypatch.undo()
+    assert len(client.post("/v1/detect", files=[upload(gallery_dev / "query/obama1.jpg")]).json()["faces"]) == 1

@@ -111,3 +111,12 @@ def test_cli_refuses_public_bind_without_key(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "without an API key" in result.stderr
     assert not (tmp_path / "g.db").exists()
+
+
+@pytest.mark.slow
+def test_api_key_from_the_environment(start_server, tmp_path: Path, gallery_dev: Path) -> None:
+    server = start_server(str(tmp_path / "keyed.db"), api_key="from-env")
+    refused = httpx.get(f"{server.url}/v1/subjects")
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "unauthorized"
+    assert httpx.get(f"{server.url}/v1/subjects", headers={"X-API-Key": "from-env"}).json() == {"subjects": []}
+    assert httpx.get(f"{server.url}/healthz").status_code == 200
