@@ -2,10 +2,11 @@
 same photos, in one run.
 
 A server is started as a subprocess on 127.0.0.1 (free port, temporary SQLite gallery enrolled from
-``gallery_dev/train``). ``clients`` threads then send ``requests`` identify calls in total (multipart, the
+``gallery_dev/train``). ``clients`` threads send ``requests`` identify calls in total (multipart, the
 ``gallery_dev/query`` photos in turn) and record each latency. In the same run the photos go through an
-in-process ``FaceAnalysis`` (decode + detect + align + embed + search, the same gallery), once with one caller and
-once with ``clients`` threads. The server's RSS is read from ``/proc`` after the warm-up and after the load.
+in-process ``FaceAnalysis`` (decode + detect + align + embed + search, the same gallery), with one caller and with
+``clients`` threads, ``requests`` each. The three alternate in up to four rounds, so that the load of a shared
+machine affects them alike. The server's RSS is read from ``/proc`` after the warm-up and after each round.
 """
 
 from __future__ import annotations
@@ -147,6 +148,23 @@ def _enrol(url: str, train: Path) -> None:
         response.raise_for_status()
 
 
+def _interleaved(
+    url: str, app: Any, photos: list[tuple[str, bytes]], *, clients: int, requests: int, pid: int, rss: list[float]
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """HTTP, in-process 1 caller and in-process ``clients`` threads in alternating rounds (so that a change in
+    the machine's load hits all three alike); the server's RSS appended to ``rss`` after each round."""
+    rounds = max(1, min(4, requests // clients))
+    parts: list[list[dict[str, Any]]] = [[], [], []]
+    for r in range(rounds):
+        count = requests // rounds + (1 if r < requests % rounds else 0)
+        parts[0].append(_http_load(url, photos, clients, count))
+        rss.append(_rss_mb(pid))
+        parts[1].append(_inprocess(app, photos, 1, count))
+        parts[2].append(_inprocess(app, photos, clients, count))
+    http, sequential, threaded = (_merge(p) for p in parts)
+    return http, sequential, threaded
+
+
 def run_serve_benchmark(
     shared_data: Path, model_source: str | None, *, clients: int = 8, requests: int = 2000
 ) -> dict[str, Any]:
@@ -164,31 +182,24 @@ def run_serve_benchmark(
         process, url = _start_server(Path(tmp) / "gallery.db", model_source, Path(tmp) / "server.log")
         try:
             _enrol(url, gallery_dev / "train")
-            _http_load(url, photos, clients, max(2 * clients, 4 * len(photos)))  # warm-up: predictors, shapes
-            rss = [_rss_mb(process.pid)]
-            halves = []
-            for part in (requests // 2, requests - requests // 2):  # RSS after each half: flat or growing?
-                halves.append(_http_load(url, photos, clients, part))
-                rss.append(_rss_mb(process.pid))
-            http = _merge(halves)
-            metrics = httpx.get(f"{url}/metrics").text
-            index_path = Path(tmp) / "index.npz"
             from faceid.gallery.store import open_store
 
             with open_store(Path(tmp) / "gallery.db", create=False, ann="off") as store:
-                store.export_index().save(index_path)
+                store.export_index().save(Path(tmp) / "index.npz")
+            app = FaceAnalysis(model_source=model_source, index=str(Path(tmp) / "index.npz"))
+            _http_load(url, photos, clients, max(2 * clients, 4 * len(photos)))  # warm-up: predictors, shapes
+            _inprocess(app, photos, clients, max(clients, 2 * len(photos)))
+            rss = [_rss_mb(process.pid)]
+            http, sequential, threaded = _interleaved(
+                url, app, photos, clients=clients, requests=requests, pid=process.pid, rss=rss
+            )
+            metrics = httpx.get(f"{url}/metrics").text
         finally:
             process.terminate()
             process.wait(timeout=30)
-        app = FaceAnalysis(model_source=model_source, index=str(index_path))
-    _inprocess(app, photos, clients, max(clients, 2 * len(photos)))  # warm-up
-    sequential = _inprocess(app, photos, 1, requests)
-    threaded = _inprocess(app, photos, clients, requests)
     batches = _metric(metrics, "faceid_recognizer_batches")
     faces = _metric(metrics, "faceid_recognizer_faces")
     best = max(sequential["requests_per_s"], threaded["requests_per_s"])
-    for row in (http, sequential, threaded):
-        row.pop("latencies_s")
     rows = [
         {"path": f"HTTP identify, {clients} clients", **http},
         {"path": "in-process FaceAnalysis, 1 caller", **sequential},
@@ -199,7 +210,7 @@ def run_serve_benchmark(
         "ratios": {"http_vs_inprocess": http["requests_per_s"] / best},
         "p99_ms": http["p99_ms"],
         "errors": http["errors"],
-        "rss_mb": {"before": rss[0], "half": rss[1], "after": rss[2]},
+        "rss_mb": {"before": rss[0], "after": rss[-1], "after_each_round": rss[1:]},
         "faces_per_recognizer_call": faces / batches if batches else float("nan"),
         "clients": clients,
         "requests": requests,
@@ -230,8 +241,9 @@ def format_serve_table(result: dict[str, Any]) -> str:
     lines += [
         "",
         f"HTTP vs in-process (best of the two): {result['ratios']['http_vs_inprocess']:.2f}x; "
-        f"server RSS {result['rss_mb']['before']:.0f} -> {result['rss_mb']['half']:.0f} (half) -> "
-        f"{result['rss_mb']['after']:.0f} MB; "
+        "server RSS MB after warm-up / each round: "
+        + " / ".join(f"{x:.0f}" for x in [result["rss_mb"]["before"], *result["rss_mb"]["after_each_round"]])
+        + "; "
         f"{result['faces_per_recognizer_call']:.2f} faces per recogniser call",
     ]
     return "\n".join(lines)
