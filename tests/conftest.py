@@ -113,3 +113,30 @@ def cpu_has_bf16() -> bool:
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+@pytest.fixture
+def postgres_schema_url():
+    """A URL of the PostgreSQL server named by ``$FACEID_TEST_POSTGRES`` (started by ``eval "$(bash
+    .ci/postgres.sh)"``) whose connections use a new, empty schema, dropped afterwards; skipped without the server
+    (failed in CI)."""
+    import uuid
+    from urllib.parse import quote
+
+    base = os.environ.get("FACEID_TEST_POSTGRES")
+    if not base:
+        skip_or_fail_in_ci('FACEID_TEST_POSTGRES is not set (start a server with: eval "$(bash .ci/postgres.sh)")')
+    psycopg = pytest.importorskip("psycopg")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in base else "?"
+    yield f"{base}{separator}options={quote(f'-csearch_path={schema}')}"
+    with psycopg.connect(base, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(scope="session")
+def skip_or_fail():
+    """:func:`skip_or_fail_in_ci` for tests whose inputs (a server, a browser) may be missing here but not in CI."""
+    return skip_or_fail_in_ci

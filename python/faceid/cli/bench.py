@@ -47,6 +47,13 @@ def register(groups: argparse._SubParsersAction) -> None:
     gallery.add_argument("--store_faces", type=non_negative_int, default=100_000, help="subjects enrolled into the SQLite store")
     gallery.add_argument("--json", default=None, help="also write the results here")
     gallery.set_defaults(handler=_gallery)
+    serve = commands.add_parser("serve", help="HTTP identify load vs in-process FaceAnalysis on the same photos")
+    serve.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
+    serve.add_argument("--requests", type=int, default=2000, help="identify requests in total")
+    serve.add_argument("--shared", default=None, help="shared data folder (default ../shared/data)")
+    serve.add_argument("--model-source", "--model_source", dest="model_source", default=None)
+    serve.add_argument("--json", default=None, help="also write the results here")
+    serve.set_defaults(handler=_serve)
 
 
 def _decode(args: argparse.Namespace) -> int:
@@ -98,6 +105,22 @@ def _gallery(args: argparse.Namespace) -> int:
 
     result = run_gallery_benchmark(args.size, args.dim, args.queries, store_faces=args.store_faces)
     print(format_gallery_table(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from faceid.bench.serve import format_serve_table, run_serve_benchmark
+    from faceid.cli.paths import model_source, shared_dir
+    from faceid.errors import UsageError
+
+    if args.clients < 1 or args.requests < args.clients:
+        raise UsageError(f"need --clients >= 1 and --requests >= --clients, got {args.clients}, {args.requests}")
+    shared = Path(args.shared) if args.shared else shared_dir() / "data"
+    source = model_source(args.model_source, fallback=shared.parent / "models")
+    result = run_serve_benchmark(shared, source, clients=args.clients, requests=args.requests)
+    print(format_serve_table(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return 0

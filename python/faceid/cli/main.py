@@ -34,7 +34,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from faceid.cli import bench, data, evaluate, gallery, models, predict, train
+    from faceid.cli import bench, data, evaluate, gallery, models, predict, serve, train
 
     parser = Parser(prog="faceid", description="Face recognition toolkit on PaddlePaddle.")
     parser.add_argument("--version", action="version", version=f"faceid {__version__}")
@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.register(groups)
     gallery.register(groups)
     models.register(groups)
+    serve.register(groups)
     info = groups.add_parser("info", help="versions, native build and CUDA status")
     info.set_defaults(handler=_print_info)
     return parser
