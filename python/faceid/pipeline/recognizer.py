@@ -27,7 +27,8 @@ logger = logging.getLogger(__name__)
 
 
 def _resolve_model_dir(model: str | os.PathLike[str], source: str | os.PathLike[str] | None = None) -> Path:
-    """An export folder as it is, or a pretrained model's name converted into the cache on first use."""
+    """An export folder (or a reference-style folder: ``inference.pdmodel`` + ``inference.pdiparams``) as it is, or a
+    pretrained model's name (an Arcface-Paddle one too) converted into the cache on first use."""
     path = Path(model)
     if path.is_dir():
         return path
@@ -40,6 +41,17 @@ def _resolve_model_dir(model: str | os.PathLike[str], source: str | os.PathLike[
         f"{model}: not an export folder (run `faceid export`) and not a pretrained model "
         f"(available: {', '.join(exports)})"
     )
+
+
+def _model_meta(model_dir: Path) -> dict[str, Any]:
+    """``faceid.json`` of an export, or for a reference-style folder (``inference.pdmodel`` + ``inference.pdiparams``
+    as Arcface-Paddle publishes them) the same description built from its zoo record
+    (:func:`faceid.zoo.arcface_paddle.reference_meta`)."""
+    if (model_dir / "faceid.json").is_file() or not (model_dir / "inference.pdiparams").is_file():
+        return read_export_meta(model_dir)
+    from faceid.zoo.arcface_paddle import reference_meta
+
+    return reference_meta(model_dir)
 
 
 def _check_color(color: str) -> None:
@@ -72,8 +84,7 @@ class Recognizer:
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         self.model_dir = _resolve_model_dir(model, model_source)
-        self.meta: dict[str, Any] = read_export_meta(self.model_dir)
-        self.embedding_size = int(self.meta["embedding_size"])
+        self.meta: dict[str, Any] = _model_meta(self.model_dir)
         self.mean = tuple(self.meta["input"]["mean"])
         self.std = tuple(self.meta["input"]["std"])
         self.batch_size = batch_size
@@ -82,6 +93,8 @@ class Recognizer:
         self._python = PaddlePredictor(
             self.program, self.params, device=device, threads=threads, precision=self.precision
         )
+        size = self.meta["embedding_size"]  # None for a reference-style folder no record describes: ask the model
+        self.embedding_size = int(size or self._python.run(np.zeros((1, 3, 112, 112), np.float32)).shape[1])
         if precision == "bf16":
             self._try_bf16(device, threads)
         self._native = None
