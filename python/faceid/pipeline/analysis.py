@@ -97,6 +97,8 @@ class FaceAnalysis:
                 model_source=model_source,
                 batch_size=max_batch_size,
             )
+            # a reference-style folder holding a registered model's weights (hash-matched) is that model
+            self.rec_name = self.recognizer.meta.get("record") or self.rec_name
         self.rec_thresh, self.cdd_num = rec_thresh, cdd_num
         self.index = GalleryIndex.load(index, model=self.rec_name) if isinstance(index, (str, Path)) else index
 

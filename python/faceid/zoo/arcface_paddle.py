@@ -19,7 +19,6 @@ import shutil
 import tarfile
 import tempfile
 from pathlib import Path
-
 from typing import Any
 
 from faceid.io.hashing import sha256_file
