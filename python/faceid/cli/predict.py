@@ -13,7 +13,8 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--det_model",
         default="blazeface_short",
-        help="detector: blazeface_short (tiles for small faces) or blazeface_full (one 192x192 pass, no tiling)",
+        help="detector: blazeface_short (tiles for small faces), blazeface_full (one 192x192 pass, no tiling) or "
+        "blazeface_fpn_ssh (the reference wheel's, 640x640; aligned on MTCNN ONet's points)",
     )
     parser.add_argument("--rec_model", default="mobileface_v2", help="recognizer: pretrained name or export folder")
     parser.add_argument(
@@ -23,7 +24,9 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="offline folder of pretrained files (default $FACEID_MODEL_SOURCE, then ../shared/models)",
     )
-    parser.add_argument("--det_thresh", type=float, default=0.75)
+    parser.add_argument(
+        "--det_thresh", type=float, default=None, help="detector score threshold (default: 0.75 BlazeFace, 0.8 FPN-SSH)"
+    )
     parser.add_argument(
         "--landmarks",
         choices=["detector", "mtcnn_onet"],

@@ -47,11 +47,13 @@ class Face:
 
 
 class FaceAnalysis:
-    """Detection (``det``: ``blazeface_short`` or ``blazeface_full``), recognition (``rec``) and an optional
-    gallery (``index``: a GalleryIndex or path).
+    """Detection (``det``: ``blazeface_short``, ``blazeface_full`` or ``blazeface_fpn_ssh``, the reference wheel's
+    detector), recognition (``rec``) and an optional gallery (``index``: a GalleryIndex or path).
 
     ``det=None`` takes every input as one aligned 112x112 face; ``rec=None`` only detects;
-    ``landmarks="mtcnn_onet"`` aligns on MTCNN ONet's 5 points instead of the detector's keypoints;
+    ``landmarks="mtcnn_onet"`` aligns on MTCNN ONet's 5 points instead of the detector's keypoints (always so
+    for ``blazeface_fpn_ssh``, which gives boxes only); ``det_thresh``: the detector's score threshold (default
+    its own: 0.75 for BlazeFace, the wheel's 0.8 for FPN-SSH);
     ``threads``, ``device``, ``precision`` and ``max_batch_size`` go to the :class:`Recognizer`.
     """
 
@@ -62,7 +64,7 @@ class FaceAnalysis:
         *,
         index: GalleryIndex | str | os.PathLike[str] | None = None,
         model_source: str | os.PathLike[str] | None = None,
-        det_thresh: float = 0.75,
+        det_thresh: float | None = None,
         rec_thresh: float = DEFAULT_REC_THRESH,
         cdd_num: int = 5,
         threads: int = 2,
@@ -76,9 +78,9 @@ class FaceAnalysis:
         self.rec_name = None if rec is None else str(rec)
         self.detector = self.recognizer = None
         if det is not None:
-            from faceid.pipeline.detector import FaceDetector
-
-            self.detector = FaceDetector(det, model_source=model_source, score_threshold=det_thresh)
+            self.detector = _detector(det, model_source, det_thresh, threads)
+            if landmarks is None and not getattr(self.detector, "has_keypoints", True):
+                landmarks = "mtcnn_onet"  # a box-only detector (BlazeFace-FPN-SSH): align on ONet's 5 points
         self.landmarker = None
         if landmarks is not None:
             if landmarks != "mtcnn_onet":
@@ -160,6 +162,20 @@ class FaceAnalysis:
             largest = max(faces, key=lambda f: float((f.bbox[2] - f.bbox[0]) * (f.bbox[3] - f.bbox[1])))
             index.add(name, largest.normed_embedding)
         return index
+
+
+def _detector(name: str, model_source, score_threshold: float | None, threads: int):
+    """The detector ``name`` names in the zoo: BlazeFace-FPN-SSH (the wheel's) or MediaPipe BlazeFace."""
+    from faceid.zoo import get_record
+
+    options = {} if score_threshold is None else {"score_threshold": score_threshold}
+    if get_record(name).name == "blazeface_fpn_ssh_1000e_v1.0_infer":
+        from faceid.pipeline.fpn_ssh import FpnSshDetector
+
+        return FpnSshDetector(name, model_source=model_source, threads=threads, **options)
+    from faceid.pipeline.detector import FaceDetector
+
+    return FaceDetector(name, model_source=model_source, **options)
 
 
 def _resize(image: np.ndarray) -> np.ndarray:

@@ -10,7 +10,8 @@ as a side effect of importing something else):
 * **converted**: ``converter`` names the function that turns the verified files into what faceid runs and caches
   it under :func:`cache_dir` (``$FACEID_HOME/models``, default ``~/.faceid/models``); :func:`convert` calls it;
 * **loaded**: ``loader`` names the function that gives the ready model, of the kind ``loads`` names (a
-  ``paddle.nn.Layer``, the export folder that :class:`faceid.Recognizer` opens, or a Paddle Inference predictor);
+  ``paddle.nn.Layer``, the folder that :class:`faceid.Recognizer` opens: a faceid export or a reference-style
+  ``inference.pdmodel`` + ``inference.pdiparams``, or a Paddle Inference predictor);
   :func:`load` calls it.
 
 ``converter`` and ``loader`` are ``"module:function"`` names, imported on first use so that importing the registry
@@ -68,7 +69,7 @@ class ModelRecord:
     licence: str
     converter: str  # "module:function"; (name, source) -> the cached, converted model's path
     loader: str  # "module:function"; (name, source) -> the ready model, of the kind ``loads`` says
-    loads: str  # "layer" (paddle.nn.Layer), "export" (a faceid export folder) or "predictor" (faceid.infer)
+    loads: str  # "layer" (paddle.nn.Layer), "export" (a folder Recognizer opens) or "predictor" (faceid.infer)
     caution: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -299,8 +300,14 @@ _RECORDS: dict[str, ModelRecord] = {
 }
 
 
+# Short names a user types (``--det_model blazeface_fpn_ssh``) for records named after their published files.
+ALIASES = {"blazeface_fpn_ssh": "blazeface_fpn_ssh_1000e_v1.0_infer"}
+
+
 def get_record(name: str) -> ModelRecord:
-    """The record of pretrained model ``name``; ``ValueError`` naming the known models otherwise."""
+    """The record of pretrained model ``name`` (or one of its :data:`ALIASES`); ``ValueError`` naming the known
+    models otherwise."""
+    name = ALIASES.get(name, name)
     if name not in _RECORDS:
         raise ValueError(f"unknown pretrained model {name!r}; known: {', '.join(sorted(_RECORDS))}")
     return _RECORDS[name]
@@ -324,12 +331,14 @@ def resolve(target: str) -> Callable[..., Any]:
 
 def convert(name: str, source: str | os.PathLike[str] | None = None) -> Path:
     """Verify the source files of ``name`` and convert them into the cache (once); returns the cached path."""
-    return Path(resolve(get_record(name).converter)(name, source))
+    record = get_record(name)
+    return Path(resolve(record.converter)(record.name, source))
 
 
 def load(name: str, source: str | os.PathLike[str] | None = None) -> Any:
     """The ready model ``name`` (see its record's ``loader``), converted from ``source`` on first use."""
-    return resolve(get_record(name).loader)(name, source)
+    record = get_record(name)
+    return resolve(record.loader)(record.name, source)
 
 
 def export_dir(name: str, source: str | os.PathLike[str] | None = None) -> Path:
