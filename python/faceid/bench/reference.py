@@ -198,10 +198,12 @@ def run_reference_detect(
 def format_reference_table(result: dict[str, Any]) -> str:
     """Markdown: mean/median ms per path, the ratio to the reference configuration, the published figure."""
     floor = result["compute_floor_ms"]
+    title = f"{result['model']} at batch 1 on {result['machine']}; published: {result['published_ms']} ms "
+    title += f"({result['published_machine']})"
+    if floor:
+        title += f"; compute floor at {result['threads']} cores: {floor:.2f} ms"
     lines = [
-        f"{result['model']} at batch 1 on {result['machine']}; published: {result['published_ms']} ms "
-        f"({result['published_machine']})" + (f"; compute floor at {result['threads']} cores: {floor:.2f} ms" if floor
-                                               else ""),  # fmt: skip
+        title,
         "",
         "| path | mean ms | median ms | vs reference config |",
         "|---|---:|---:|---:|",
