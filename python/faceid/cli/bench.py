@@ -40,6 +40,11 @@ def register(groups: argparse._SubParsersAction) -> None:
     detect.add_argument("--model-source", "--model_source", dest="model_source", default=None)
     detect.add_argument("--json", default=None, help="also write the results here")
     detect.set_defaults(handler=_detect)
+    compare = commands.add_parser("compare", help="recognisers and detectors side by side on ../shared (defaults)")
+    compare.add_argument("--shared", default=None, help="shared data folder (default ../shared/data)")
+    compare.add_argument("--model-source", "--model_source", dest="model_source", default=None)
+    compare.add_argument("--json", default=None, help="also write the results here")
+    compare.set_defaults(handler=_compare)
     pipeline = commands.add_parser("pipeline", help="detect/align/embed/search ms on a 6-face 1080p photo")
     pipeline.add_argument("--shared", default=None, help="shared data folder (default ../shared/data)")
     pipeline.add_argument("--model-source", "--model_source", dest="model_source", default=None)
@@ -121,6 +126,18 @@ def _pipeline(args: argparse.Namespace) -> int:
     source = model_source(args.model_source, fallback=shared.parent / "models")
     result = run_pipeline_benchmark(shared, source, repeats=args.repeats)
     print(format_pipeline_table(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from faceid.bench.compare import format_comparison, run_comparison
+    from faceid.cli.paths import model_source, shared_dir
+
+    shared = Path(args.shared) if args.shared else shared_dir() / "data"
+    result = run_comparison(shared, model_source(args.model_source, fallback=shared.parent / "models"))
+    print(format_comparison(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return 0
