@@ -112,3 +112,25 @@ def test_bf16_is_checked_against_fp32_on_it(
     assert cosine.min() >= 0.99
     if recognizer.precision == "fp32":
         assert "bf16 disagrees with fp32" in caplog.text
+
+
+@pytest.mark.parametrize("name", ["mobileface_v2", NAME])
+def test_each_recognisers_rec_thresh_separates_the_small_lfw_people(
+    name: str, shared_models: Path, lfw_faces: np.ndarray, by_name: Recognizer
+) -> None:
+    """The per-recogniser threshold in its zoo record (the FaceAnalysis default) lies between the different-person
+    and the same-person similarities that recogniser gives on small_lfw."""
+    from faceid.gallery import DEFAULT_REC_THRESH
+    from faceid.pipeline.analysis import _rec_thresh
+    from faceid.zoo import get_record
+
+    recognizer = by_name if name == NAME else Recognizer(name, model_source=shared_models, threads=2)
+    normed = recognizer.embed_normalized(lfw_faces)
+    sims = normed @ normed.T
+    person = [PAIR_PERSON[i // 2] for i in range(20)]
+    same = [sims[i, j] for i in range(20) for j in range(i + 1, 20) if person[i] == person[j]]
+    different = [sims[i, j] for i in range(20) for j in range(i + 1, 20) if person[i] != person[j]]
+    threshold = get_record(name).extra["rec_thresh"]
+    assert max(different) < threshold < min(same)
+    assert _rec_thresh(name) == threshold  # what FaceAnalysis uses when no rec_thresh is given
+    assert _rec_thresh("/some/export") == DEFAULT_REC_THRESH

@@ -10,13 +10,20 @@ from faceid.cli.paths import model_source, shared_dir
 
 
 def _model_flags(parser: argparse.ArgumentParser) -> None:
+    from faceid.pipeline.analysis import DEFAULT_DET, DEFAULT_REC
+
     parser.add_argument(
         "--det_model",
-        default="blazeface_short",
+        default=DEFAULT_DET,
         help="detector: blazeface_short (tiles for small faces), blazeface_full (one 192x192 pass, no tiling) or "
         "blazeface_fpn_ssh (the reference wheel's, 640x640; aligned on MTCNN ONet's points)",
     )
-    parser.add_argument("--rec_model", default="mobileface_v2", help="recognizer: pretrained name or export folder")
+    parser.add_argument(
+        "--rec_model",
+        default=DEFAULT_REC,
+        help="recognizer: pretrained name (mobileface_v1.0_infer, mobileface_v2), export folder or reference-style "
+        "folder (inference.pdmodel + inference.pdiparams)",
+    )
     parser.add_argument(
         "--model-source",
         "--model_source",
@@ -59,7 +66,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     predict.add_argument("--index", default=None, help="gallery index from build-index")
     predict.add_argument("--input", required=True, help="image, folder or video")
     predict.add_argument("--output", required=True, help="folder for annotated copies and JSON")
-    predict.add_argument("--rec_thresh", type=float, default=None, help="cosine threshold (default: the index's)")
+    predict.add_argument("--rec_thresh", type=float, default=None, help="cosine threshold (default: the recognizer's)")
     predict.add_argument("--cdd_num", type=int, default=5, help="candidates voted on per face")
     predict.add_argument("--max_batch_size", type=int, default=32, help="faces per recognizer call")
     _model_flags(predict)
@@ -74,18 +81,15 @@ def register(groups: argparse._SubParsersAction) -> None:
 
 
 def _app(args: argparse.Namespace, *, det: bool, rec: bool, index=None):
-    from faceid.gallery import DEFAULT_REC_THRESH
     from faceid.pipeline.analysis import FaceAnalysis
 
-    given = getattr(args, "rec_thresh", None)
-    threshold = DEFAULT_REC_THRESH if given is None else given
     return FaceAnalysis(
         args.det_model if det else None,
         args.rec_model if rec else None,
         index=index,
         model_source=model_source(args.model_source),
         det_thresh=args.det_thresh,
-        rec_thresh=threshold,
+        rec_thresh=getattr(args, "rec_thresh", None),
         cdd_num=getattr(args, "cdd_num", 5),
         threads=args.cpu_threads,
         precision=args.precision,

@@ -1,6 +1,6 @@
 """``FaceAnalysis``: detect -> align -> embed (one batch per image) -> name, the insightface-style API.
 
->>> app = FaceAnalysis(det="blazeface_short", rec="mobileface_v2", index="gallery.npz")
+>>> app = FaceAnalysis(det="blazeface_short", rec="mobileface_v1.0_infer", index="gallery.npz")
 >>> faces = app.get(image_bgr)          # [Face(bbox, kps, det_score, embedding, normed_embedding, identity, sim)]
 """
 
@@ -18,11 +18,15 @@ from faceid.embeddings import l2_normalize
 from faceid.gallery import DEFAULT_REC_THRESH, GalleryIndex
 from faceid.pipeline.align import alignment_matrix
 
-__all__ = ["Face", "FaceAnalysis", "iter_gallery_images"]
+__all__ = ["DEFAULT_DET", "DEFAULT_REC", "Face", "FaceAnalysis", "iter_gallery_images"]
 
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+# Chosen by `faceid bench compare` (README "Choosing the defaults"): Arcface-Paddle's MobileFaceNet separates
+# people on raw photos by a wider margin than MobileFace V2; BlazeFace short range (tiled) finds every shared face.
+DEFAULT_DET = "blazeface_short"
+DEFAULT_REC = "mobileface_v1.0_infer"
 
 
 @dataclass
@@ -54,18 +58,20 @@ class FaceAnalysis:
     ``landmarks="mtcnn_onet"`` aligns on MTCNN ONet's 5 points instead of the detector's keypoints (always so
     for ``blazeface_fpn_ssh``, which gives boxes only); ``det_thresh``: the detector's score threshold (default
     its own: 0.75 for BlazeFace, the wheel's 0.8 for FPN-SSH);
-    ``threads``, ``device``, ``precision`` and ``max_batch_size`` go to the :class:`Recognizer`.
+    ``rec_thresh``: the cosine a gallery match needs (default: the recogniser's zoo record's, else
+    ``DEFAULT_REC_THRESH``); ``threads``, ``device``, ``precision`` and ``max_batch_size`` go to the
+    :class:`Recognizer`.
     """
 
     def __init__(
         self,
-        det: str | None = "blazeface_short",
-        rec: str | os.PathLike[str] | None = "mobileface_v2",
+        det: str | None = DEFAULT_DET,
+        rec: str | os.PathLike[str] | None = DEFAULT_REC,
         *,
         index: GalleryIndex | str | os.PathLike[str] | None = None,
         model_source: str | os.PathLike[str] | None = None,
         det_thresh: float | None = None,
-        rec_thresh: float = DEFAULT_REC_THRESH,
+        rec_thresh: float | None = None,
         cdd_num: int = 5,
         threads: int = 2,
         device: str = "cpu",
@@ -101,7 +107,8 @@ class FaceAnalysis:
             )
             # a reference-style folder holding a registered model's weights (hash-matched) is that model
             self.rec_name = self.recognizer.meta.get("record") or self.rec_name
-        self.rec_thresh, self.cdd_num = rec_thresh, cdd_num
+        self.rec_thresh = _rec_thresh(self.rec_name) if rec_thresh is None else rec_thresh
+        self.cdd_num = cdd_num
         self.index = GalleryIndex.load(index, model=self.rec_name) if isinstance(index, (str, Path)) else index
 
     def detect(self, image_bgr: np.ndarray) -> list[Face]:
@@ -162,6 +169,15 @@ class FaceAnalysis:
             largest = max(faces, key=lambda f: float((f.bbox[2] - f.bbox[0]) * (f.bbox[3] - f.bbox[1])))
             index.add(name, largest.normed_embedding)
         return index
+
+
+def _rec_thresh(rec_name: str | None) -> float:
+    """The zoo record's ``rec_thresh`` of recogniser ``rec_name``, else :data:`DEFAULT_REC_THRESH`."""
+    from faceid.zoo import list_records
+
+    known = {record.name: record for record in list_records()}
+    record = known.get(rec_name or "")
+    return float(record.extra.get("rec_thresh", DEFAULT_REC_THRESH)) if record else DEFAULT_REC_THRESH
 
 
 def _detector(name: str, model_source, score_threshold: float | None, threads: int):

@@ -229,6 +229,8 @@ _RECORDS: dict[str, ModelRecord] = {
                 "check before any commercial use"
             ),
             extra={
+                # faceid bench compare: different people <= 0.352 (photo pairs), same person >= 0.473 (README)
+                "rec_thresh": 0.4,
                 "embedding_size": 256,
                 "export_input": "RGB (pixel - 127.5) / 127.5; the export rebuilds the pixels for the graph",
             },
@@ -264,6 +266,8 @@ _RECORDS: dict[str, ModelRecord] = {
             licence="MIT (insightface / Arcface-Paddle code)",
             caution=_MS1M,
             embedding_size=128,
+            # faceid bench compare: different people <= 0.247 (small_lfw), same person >= 0.544: 0.4 is midway
+            rec_thresh=0.4,
             # Arcface-Paddle's published row (README "MobileFace-Paddle", wheel/v1 README): lfw, cfp_fp, agedb30
             published={"lfw": 0.9945, "cfp_fp": 0.9343, "agedb_30": 0.9613, "cpu_ms": 4.3, "gpu_ms": 2.3},
         ),
