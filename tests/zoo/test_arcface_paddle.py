@@ -130,3 +130,28 @@ def test_without_a_source_the_error_names_both_layouts_and_the_url(
         convert("mobileface_v1.0_infer")
     with pytest.raises(FileNotFoundError, match=r"nor the extracted folder .*bcebos\.com.*mobileface_v1\.0_infer\.tar"):
         convert("mobileface_v1.0_infer", source=tmp_path)
+
+
+@pytest.mark.slow
+def test_the_weights_in_faceids_own_graph_give_the_published_programs_embeddings(
+    shared_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """faceid's MobileFaceNet_128 reads the published parameters in the program's operator order; its export (PIR
+    program and bf16 variant too) then embeds exactly like the published program."""
+    import numpy as np
+
+    from faceid.infer import PaddlePredictor
+    from faceid.zoo.arcface_paddle import export_with_faceid_graph
+
+    monkeypatch.setenv("FACEID_HOME", str(tmp_path / "home"))
+    export = export_with_faceid_graph("mobileface_v1.0_infer", shared_models, onnx=False)
+    assert export == tmp_path / "home" / "models" / "mobileface_v1.0_infer.faceid"
+    assert (export / "inference.json").is_file() and (export / "faceid.json").is_file()
+    batch = np.random.default_rng(0).uniform(-1, 1, size=(4, 3, 112, 112)).astype(np.float32)
+    seed = shared_models / "seed" / "mobileface_v1.0_infer"
+    expected = PaddlePredictor(seed / "inference.pdmodel", seed / "inference.pdiparams").run(batch)
+    for program in ("inference.pdmodel", "inference.json"):
+        got = PaddlePredictor(export / program, export / "inference.pdiparams").run(batch)
+        np.testing.assert_allclose(got, expected, atol=1e-4 * float(np.abs(expected).max()))
+    with pytest.raises(ValueError, match="only Arcface-Paddle's MobileFaceNet_128 has a faceid graph"):
+        export_with_faceid_graph("blazeface_fpn_ssh_1000e_v1.0_infer", shared_models)

@@ -79,7 +79,9 @@ def _timed(paths: dict[str, Callable[[], Any]], warmup: int, repeats: int) -> di
     return {n: {"mean_ms": float(np.mean(t)) * 1e3, "median_ms": float(np.median(t)) * 1e3} for n, t in times.items()}
 
 
-def _embed_paths(folder: Path, threads: int, skipped: dict[str, str]) -> dict[str, Callable[[], Any]]:
+def _embed_paths(
+    folder: Path, source: str | os.PathLike[str] | None, threads: int, skipped: dict[str, str]
+) -> dict[str, Callable[[], Any]]:
     from faceid.infer import PaddlePredictor
     from faceid.pipeline import Recognizer
 
@@ -101,7 +103,7 @@ def _embed_paths(folder: Path, threads: int, skipped: dict[str, str]) -> dict[st
     if bf16.precision == "bf16":
         paths[f"faceid Recognizer bf16 ({threads} threads)"] = lambda: bf16.embed(face)
     else:
-        skipped["bf16"] = "refused: disagrees with fp32 on this model (legacy program; see the log)"
+        skipped["bf16 (published program)"] = "refused: disagrees with fp32 on this legacy program (see the log)"
     session, reason = _onnx_session(folder, threads)
     if session is not None:
         name = session.get_inputs()[0].name
@@ -109,7 +111,39 @@ def _embed_paths(folder: Path, threads: int, skipped: dict[str, str]) -> dict[st
             None, {name: np.random.rand(1, 3, 112, 112).astype(np.float32)}
         )
     else:
-        skipped["onnxruntime"] = reason
+        skipped["onnxruntime (published program)"] = reason
+    paths.update(_faceid_graph_paths(face, source, threads, skipped))
+    return paths
+
+
+def _faceid_graph_paths(
+    face: np.ndarray, source: str | os.PathLike[str] | None, threads: int, skipped: dict[str, str]
+) -> dict[str, Callable[[], Any]]:
+    """bf16 and ONNX Runtime on the same weights in faceid's MobileFaceNet_128 graph (its export reproduces the
+    published program's embeddings; :func:`faceid.zoo.arcface_paddle.export_with_faceid_graph`)."""
+    from faceid.pipeline import Recognizer
+    from faceid.zoo.arcface_paddle import export_with_faceid_graph
+
+    export = export_with_faceid_graph(EMBED_MODEL, source)
+    paths: dict[str, Callable[[], Any]] = {}
+    bf16 = Recognizer(export, threads=threads, precision="bf16")
+    if bf16.precision == "bf16":
+        paths[f"faceid Recognizer bf16, faceid graph of the same weights ({threads} threads)"] = lambda: bf16.embed(
+            face
+        )
+    else:
+        skipped["bf16 (faceid graph)"] = "refused: disagrees with fp32 on this CPU (see the log)"
+    if (export / "inference.onnx").is_file():
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        session = ort.InferenceSession(str(export / "inference.onnx"), options, providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        paths[f"onnxruntime, faceid's ONNX of the same weights ({threads} threads)"] = lambda: session.run(
+            None, {name: np.random.rand(1, 3, 112, 112).astype(np.float32)}
+        )
     return paths
 
 
@@ -174,7 +208,7 @@ def run_reference_embed(
 
     folder = convert(EMBED_MODEL, source)
     skipped: dict[str, str] = {}
-    timings = _timed(_embed_paths(folder, threads, skipped), warmup, repeats)
+    timings = _timed(_embed_paths(folder, source, threads, skipped), warmup, repeats)
     return _result("embed", EMBED_MODEL, timings, skipped, threads)
 
 

@@ -19,10 +19,14 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from faceid.pipeline.detector import Detection
+
+if TYPE_CHECKING:
+    from faceid.zoo import ModelRecord
 
 __all__ = ["FPN_SSH", "FpnSshDetector", "fpn_ssh_feeds"]
 
@@ -31,7 +35,7 @@ logger = logging.getLogger(__name__)
 FPN_SSH = "blazeface_fpn_ssh_1000e_v1.0_infer"
 
 
-def fpn_ssh_feeds(image_bgr: np.ndarray, record=None) -> dict[str, np.ndarray]:
+def fpn_ssh_feeds(image_bgr: np.ndarray, record: ModelRecord | None = None) -> dict[str, np.ndarray]:
     """The wheel's three inputs for one uint8 HWC BGR image: ``image`` (1, 3, 640, 640) float32, ``im_shape`` and
     ``scale_factor`` (1, 2) float32; mean/std (in 0-255 units) and the size from the zoo ``record``."""
     import cv2

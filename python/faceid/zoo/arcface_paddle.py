@@ -8,11 +8,14 @@ record (the tarball's own digest is unknown: it could not be downloaded where fa
 folder, in the staging folder before it becomes the cache, and on each use of the cache.
 
 :func:`reference_meta` describes a folder in the reference layout (no ``faceid.json``) the way ``faceid.json``
-describes an export, so that :class:`faceid.Recognizer` opens both.
+describes an export, so that :class:`faceid.Recognizer` opens both. :func:`export_with_faceid_graph` loads the
+published MobileFaceNet weights into faceid's own ``MobileFaceNet_128`` (same outputs within 2e-6) and writes a
+faceid export of them (PIR program, bf16 variant, ONNX), for what the 2021 legacy program cannot do here.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import shutil
@@ -21,10 +24,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from faceid.io.hashing import sha256_file
 from faceid.zoo.registry import ModelRecord, cache_dir, get_record, list_records
 
-__all__ = ["load_predictor", "reference_meta", "unpack_inference_model"]
+__all__ = ["export_with_faceid_graph", "load_predictor", "reference_meta", "unpack_inference_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -150,3 +155,61 @@ def load_predictor(name: str, source: str | os.PathLike[str] | None = None, **op
 
     folder = unpack_inference_model(name, source)
     return PaddlePredictor(folder / "inference.pdmodel", folder / "inference.pdiparams", **options)
+
+
+# Operator inputs that hold parameters, in the order faceid's layers list them (conv weight; BN scale, bias,
+# mean, variance; PReLU slope).
+_PARAM_SLOTS = {
+    "conv2d": ("Filter",),
+    "depthwise_conv2d": ("Filter",),
+    "batch_norm": ("Scale", "Bias", "Mean", "Variance"),
+    "prelu": ("Alpha",),
+}
+
+
+def _program_parameters(folder: Path) -> list[np.ndarray]:
+    """The parameters of a legacy Paddle program, in the order its operators read them."""
+    import paddle
+
+    paddle.enable_static()
+    try:
+        with paddle.pir_utils.OldIrGuard(), paddle.static.scope_guard(paddle.static.Scope()):
+            executor = paddle.static.Executor(paddle.CPUPlace())
+            program, _, _ = paddle.static.load_inference_model(str(folder / "inference"), executor)
+            scope = paddle.static.global_scope()
+            return [
+                np.array(scope.find_var(name).get_tensor())
+                for op in program.global_block().ops
+                for slot in _PARAM_SLOTS.get(op.type, ())
+                for name in op.input(slot)
+            ]
+    finally:
+        paddle.disable_static()
+
+
+def export_with_faceid_graph(name: str, source: str | os.PathLike[str] | None = None, *, onnx: bool = True) -> Path:
+    """A faceid export (``faceid.json``, legacy + PIR programs, the oneDNN bf16 variant, ONNX when paddle2onnx is
+    installed) of Arcface-Paddle's published MobileFaceNet ``name``: its hash-checked weights loaded into faceid's
+    ``MobileFaceNet_128``, whose layers read them in the published program's order. Cached under
+    ``cache_dir() / f"{name}.faceid"``."""
+    import paddle
+
+    from faceid.export import export_model
+    from faceid.models import create_model
+
+    record = get_record(name)
+    if not record.architecture.startswith("Arcface-Paddle MobileFaceNet_128"):
+        raise ValueError(f"{name}: only Arcface-Paddle's MobileFaceNet_128 has a faceid graph")
+    target = cache_dir() / f"{record.name}.faceid"
+    if (target / "faceid.json").is_file():
+        return target
+    folder = unpack_inference_model(record.name, source)
+    model = create_model("MobileFaceNet_128", embedding_size=record.extra["embedding_size"])
+    keys, values = list(model.state_dict()), _program_parameters(folder)
+    shapes = [tuple(model.state_dict()[key].shape) for key in keys]
+    if len(keys) != len(values) or any(shape != value.shape for shape, value in zip(shapes, values)):
+        raise ValueError(f"{folder}: its parameters do not fit faceid's MobileFaceNet_128")
+    model.set_state_dict({key: paddle.to_tensor(value) for key, value in zip(keys, values)})
+    with_onnx = onnx and importlib.util.find_spec("paddle2onnx") is not None
+    export_model(model, target, network="MobileFaceNet_128", embedding_size=128, source=str(folder), onnx=with_onnx)
+    return target
