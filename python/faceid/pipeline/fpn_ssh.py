@@ -47,9 +47,10 @@ def fpn_ssh_feeds(image_bgr: np.ndarray, record: ModelRecord | None = None) -> d
     height, width = image_bgr.shape[:2]
     rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB).astype(np.float32)
     resized = cv2.resize(rgb, None, fx=size_w / width, fy=size_h / height, interpolation=cv2.INTER_LINEAR)
-    mean = np.asarray(record.mean, np.float32) / 255
-    std = np.asarray(record.std, np.float32) / 255
-    image = ((resized / 255 - mean) / std).transpose(2, 0, 1)[None]
+    # (x / 255 - mean) / std with mean, std in 0..1 units, as one multiply-add (the record keeps them x 255)
+    scale = 1.0 / np.asarray(record.std, np.float32)
+    shift = np.asarray(record.mean, np.float32) * scale
+    image = (resized * scale - shift).transpose(2, 0, 1)[None]
     return {
         "image": np.ascontiguousarray(image, dtype=np.float32),
         "im_shape": np.array([[size_h, size_w]], np.float32),
