@@ -96,6 +96,28 @@ def test_a_folder_no_record_knows_takes_the_default_preprocessing_and_its_own_ou
     )
 
 
+def test_preprocessing_given_for_a_reference_folder_is_what_the_model_is_fed(
+    exported_model, tmp_path: Path, seed_folder: Path
+) -> None:
+    from faceid.infer import PaddlePredictor
+
+    export, _ = exported_model
+    folder = tmp_path / "reference_style"
+    folder.mkdir()
+    for name in ("inference.pdmodel", "inference.pdiparams"):
+        shutil.copy(export / name, folder / name)
+    mean, std = (120.0, 110.0, 100.0), (60.0, 64.0, 70.0)
+    recognizer = Recognizer(folder, backend="python", preprocess={"mean": mean, "std": std})
+    faces = np.random.default_rng(2).integers(0, 256, size=(2, 112, 112, 3), dtype=np.uint8)
+    batch = ((faces[..., ::-1].astype(np.float32) - mean) / np.array(std, np.float32)).transpose(0, 3, 1, 2)
+    expected = PaddlePredictor(folder / "inference.pdmodel", folder / "inference.pdiparams").run(
+        np.ascontiguousarray(batch, dtype=np.float32)
+    )
+    np.testing.assert_allclose(recognizer.embed(faces, color="bgr"), expected, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="a faceid export states its own preprocessing"):
+        Recognizer(export, preprocess={"std": std})
+
+
 def test_the_detector_folder_is_refused_as_a_recogniser(shared_models: Path) -> None:
     with pytest.raises(ValueError, match=r"blazeface_fpn_ssh_1000e_v1\.0_infer, a detection model, not a recogniser"):
         Recognizer(shared_models / "seed" / "blazeface_fpn_ssh_1000e_v1.0_infer")

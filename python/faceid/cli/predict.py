@@ -31,6 +31,16 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="offline folder of pretrained files (default $FACEID_MODEL_SOURCE, then ../shared/models)",
     )
+    for flag, what in (("--rec_mean", "mean"), ("--rec_std", "std")):
+        parser.add_argument(
+            flag,
+            type=float,
+            nargs=3,
+            default=None,
+            metavar=("R", "G", "B"),
+            help=f"input {what} (pixel units) of a reference-style --rec_model folder no zoo record describes "
+            "(default: Arcface-Paddle's 127.5)",
+        )
     parser.add_argument(
         "--det_thresh", type=float, default=None, help="detector score threshold (default: 0.75 BlazeFace, 0.8 FPN-SSH)"
     )
@@ -96,6 +106,7 @@ def _app(args: argparse.Namespace, *, det: bool, rec: bool, index=None):
         device="gpu" if args.use_gpu else "cpu",
         max_batch_size=getattr(args, "max_batch_size", 32),
         landmarks=None if args.landmarks == "detector" else args.landmarks,
+        rec_preprocess={k: v for k, v in (("mean", args.rec_mean), ("std", args.rec_std)) if v} or None,
     )
 
 

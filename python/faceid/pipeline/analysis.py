@@ -60,7 +60,7 @@ class FaceAnalysis:
     its own: 0.75 for BlazeFace, the wheel's 0.8 for FPN-SSH);
     ``rec_thresh``: the cosine a gallery match needs (default: the recogniser's zoo record's, else
     ``DEFAULT_REC_THRESH``); ``threads``, ``device``, ``precision`` and ``max_batch_size`` go to the
-    :class:`Recognizer`.
+    :class:`Recognizer` (``rec_preprocess`` as its ``preprocess``: mean/std of a reference-style folder).
     """
 
     def __init__(
@@ -78,6 +78,7 @@ class FaceAnalysis:
         precision: str = "fp32",
         max_batch_size: int = 32,
         landmarks: str | None = None,
+        rec_preprocess: dict | None = None,
     ) -> None:
         if det is None and rec is None:
             raise ValueError("nothing to do: give a detector (det), a recognizer (rec) or both")
@@ -104,6 +105,7 @@ class FaceAnalysis:
                 precision=precision,
                 model_source=model_source,
                 batch_size=max_batch_size,
+                preprocess=rec_preprocess,
             )
             # a reference-style folder holding a registered model's weights (hash-matched) is that model
             self.rec_name = self.recognizer.meta.get("record") or self.rec_name

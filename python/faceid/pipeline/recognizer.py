@@ -43,15 +43,19 @@ def _resolve_model_dir(model: str | os.PathLike[str], source: str | os.PathLike[
     )
 
 
-def _model_meta(model_dir: Path) -> dict[str, Any]:
+def _model_meta(model_dir: Path, preprocess: dict[str, Any] | None = None) -> dict[str, Any]:
     """``faceid.json`` of an export, or for a reference-style folder (``inference.pdmodel`` + ``inference.pdiparams``
-    as Arcface-Paddle publishes them) the same description built from its zoo record
-    (:func:`faceid.zoo.arcface_paddle.reference_meta`)."""
+    as Arcface-Paddle publishes them) the same description built from its zoo record or, for weights no record
+    knows, Arcface-Paddle's preprocessing (:func:`faceid.zoo.arcface_paddle.reference_meta`); ``preprocess``
+    (``{"mean": ..., "std": ...}``, pixel units, RGB order) overrides a reference-style folder's."""
     if (model_dir / "faceid.json").is_file() or not (model_dir / "inference.pdiparams").is_file():
+        if preprocess:
+            raise ValueError(f"{model_dir}: a faceid export states its own preprocessing; mean/std apply only to "
+                             "a reference-style folder (inference.pdmodel + inference.pdiparams)")  # fmt: skip
         return read_export_meta(model_dir)
     from faceid.zoo.arcface_paddle import reference_meta
 
-    return reference_meta(model_dir)
+    return reference_meta(model_dir, **(preprocess or {}))
 
 
 def _check_color(color: str) -> None:
@@ -65,7 +69,8 @@ class Recognizer:
     ``device``: ``cpu`` or ``gpu[:id]``; ``threads``: CPU math threads per predictor; ``precision``:
     ``fp32``, ``bf16`` (CPU, oneDNN) or ``fp16`` (GPU); ``backend``: ``auto`` (native when usable),
     ``native`` (error when not usable) or ``python``; ``model_source``: offline folder of pretrained source
-    files (default ``$FACEID_MODEL_SOURCE``) when ``model`` is a pretrained model's name.
+    files (default ``$FACEID_MODEL_SOURCE``) when ``model`` is a pretrained model's name; ``preprocess``:
+    ``{"mean": (r, g, b), "std": (r, g, b)}`` for a reference-style folder whose weights no zoo record describes.
     """
 
     def __init__(
@@ -78,13 +83,14 @@ class Recognizer:
         batch_size: int = 32,
         backend: str = "auto",
         model_source: str | os.PathLike[str] | None = None,
+        preprocess: dict[str, Any] | None = None,
     ) -> None:
         if backend not in ("auto", "native", "python"):
             raise ValueError(f"backend must be auto, native or python, got {backend!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         self.model_dir = _resolve_model_dir(model, model_source)
-        self.meta: dict[str, Any] = _model_meta(self.model_dir)
+        self.meta: dict[str, Any] = _model_meta(self.model_dir, preprocess)
         self.mean = tuple(self.meta["input"]["mean"])
         self.std = tuple(self.meta["input"]["std"])
         self.batch_size = batch_size
