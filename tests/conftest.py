@@ -64,7 +64,9 @@ def shared_models() -> Path:
     (fails in CI)."""
     path = Path(os.environ.get("FACEID_MODEL_SOURCE") or SHARED / "models")
     if not path.is_dir():
-        skip_or_fail_in_ci(f"pretrained model source not found at {path} (set FACEID_MODEL_SOURCE to a ../shared/models copy)")
+        skip_or_fail_in_ci(
+            f"pretrained model source not found at {path} (set FACEID_MODEL_SOURCE to a ../shared/models copy)"
+        )
     return path
 
 

@@ -28,8 +28,16 @@ def test_fuzz_target_finds_nothing(target: str, tmp_path: Path) -> None:
     # process across fork/exec: allow 1 GiB above what it starts with.
     rss_limit = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024 + 1024
     command = [
-        sys.executable, str(HARNESS), target, str(corpus), f"-runs={RUNS}", "-max_len=4096",
-        "-timeout=10", f"-rss_limit_mb={rss_limit}", f"-artifact_prefix={tmp_path}/", "-seed=1",
+        sys.executable,
+        str(HARNESS),
+        target,
+        str(corpus),
+        f"-runs={RUNS}",
+        "-max_len=4096",
+        "-timeout=10",
+        f"-rss_limit_mb={rss_limit}",
+        f"-artifact_prefix={tmp_path}/",
+        "-seed=1",
     ]
     scratch = tmp_path / "scratch"
     scratch.mkdir()

@@ -47,8 +47,25 @@ def test_convert_round_trip_keeps_bytes_and_labels(dataset: Path, tmp_path: Path
     bins, back = tmp_path / "bins", tmp_path / "back"
     label = dataset / "label.txt"
     out_label = tmp_path / "label_bin.txt"
-    assert main(["data", "convert", "--image_path", str(dataset / "images"), "--bin_path", str(bins),
-                 "--mode", "image2bin", "--label_file", str(label), "--output_label_file", str(out_label)]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "convert",
+                "--image_path",
+                str(dataset / "images"),
+                "--bin_path",
+                str(bins),
+                "--mode",
+                "image2bin",
+                "--label_file",
+                str(label),
+                "--output_label_file",
+                str(out_label),
+            ]
+        )
+        == 0
+    )
     assert len(list(bins.glob("*.bin"))) == 10
     # Paths are relative to the new label file's folder and point at the converted files.
     expected = label.read_text().replace("images/", "bins/").replace(".jpg", ".bin")
@@ -58,14 +75,15 @@ def test_convert_round_trip_keeps_bytes_and_labels(dataset: Path, tmp_path: Path
         assert (back / original.name).read_bytes() == original.read_bytes()
 
 
-def test_from_rec_writes_images_and_labels(tmp_path: Path, small_dataset: Path,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_from_rec_writes_images_and_labels(
+    tmp_path: Path, small_dataset: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     jpgs = sorted((small_dataset / "images").glob("*.jpg"))[:3]
     root = tmp_path / "rec"
     root.mkdir()
     with RecordIOWriter(root / "train.rec", root / "train.idx") as writer:
         writer.write(0, pack_record(IRHeader(2, (4.0, 6.0)), b""))  # images 1..3, identities 4..5
-        for key, (jpg, label) in enumerate(zip(jpgs, [0, 1, 1]), start=1):
+        for key, (jpg, label) in enumerate(zip(jpgs, [0, 1, 1], strict=False), start=1):
             writer.write(key, pack_record(IRHeader(2, (float(label), 0.0)), jpg.read_bytes()))
         for key in (4, 5):
             writer.write(key, pack_record(IRHeader(2, (1.0, 2.0)), b""))
@@ -74,7 +92,7 @@ def test_from_rec_writes_images_and_labels(tmp_path: Path, small_dataset: Path,
     assert "num_image: 3" in capsys.readouterr().out
     lines = (out / "label.txt").read_text().split("\n")
     assert [line.split("\t")[1] for line in lines if line] == ["0", "1", "1"]
-    for line, jpg in zip(lines, jpgs):
+    for line, jpg in zip(lines, jpgs, strict=False):
         assert (out / line.split("\t")[0]).read_bytes() == jpg.read_bytes()
     assert main(["data", "check", str(out), "--no_progress"]) == 0
     assert np.array_equal(cv2.imread(str(out / lines[0].split("\t")[0])), cv2.imread(str(jpgs[0])))

@@ -33,7 +33,7 @@ def crops(tmp_path: Path, small_dataset: Path) -> Path:
     """<person>/<aligned 112x112 crops>: three people of small_dataset."""
     root = tmp_path / "crops"
     images = sorted((small_dataset / "images").iterdir())
-    for person, image in zip(("ann", "bob", "cy"), images):
+    for person, image in zip(("ann", "bob", "cy"), images, strict=False):
         (root / person).mkdir(parents=True)
         shutil.copy(image, root / person / image.name)
     return root

@@ -18,16 +18,16 @@ def test_image_bin_image_is_byte_identical(tmp_path: Path, small_dataset: Path) 
     originals = sorted((small_dataset / "images").glob("*.jpg"))
     bins = image_to_bin(small_dataset / "images", tmp_path / "bins")
     assert [p.name for p in bins] == [p.stem + ".bin" for p in originals]
-    for original, bin_path in zip(originals, bins):
+    for original, bin_path in zip(originals, bins, strict=False):
         assert read_kv_file(bin_path) == (original.name, original.read_bytes())
         # Independent check of the file layout: key length, key, value length, pickle of the bytes.
         raw = bin_path.read_bytes()
         (key_len,) = struct.unpack_from("<I", raw)
-        assert raw[4:4 + key_len] == original.name.encode()
-        assert pickle.loads(raw[8 + key_len:]) == original.read_bytes()
+        assert raw[4 : 4 + key_len] == original.name.encode()
+        assert pickle.loads(raw[8 + key_len :]) == original.read_bytes()
     images = bin_to_image(tmp_path / "bins", tmp_path / "back")
     assert [p.name for p in images] == [p.name for p in originals]
-    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(originals, images))
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(originals, images, strict=False))
 
 
 def test_mixed_suffixes_keep_their_names(tmp_path: Path, shared_data: Path) -> None:
@@ -84,7 +84,9 @@ def test_rewrite_label_file(tmp_path: Path, small_dataset: Path) -> None:
     src = tmp_path / "odd.txt"
     src.write_text("a/b.c/noext\t1\n.hidden\t2\nx.tar.gz\t3\n")
     assert [e.path for e in rewrite_label_file(src, tmp_path / "o.txt", ".jpg")] == [
-        "a/b.c/noext.jpg", ".hidden.jpg", "x.tar.jpg"
+        "a/b.c/noext.jpg",
+        ".hidden.jpg",
+        "x.tar.jpg",
     ]
     with pytest.raises(ValueError, match="suffix must look like"):
         rewrite_label_file(src, tmp_path / "o.txt", "bin")
@@ -94,7 +96,7 @@ def _write_rec(root: Path, small_dataset: Path) -> list[tuple[int, int, bytes]]:
     """An insightface-style train.rec: header record, 10 images (3 classes), identity records."""
     images = [p.read_bytes() for p in sorted((small_dataset / "images").glob("*.jpg"))]
     labels = [0, 0, 0, 1, 1, 2, 2, 2, 2, 1]
-    expected = [(key, label, image) for key, (label, image) in enumerate(zip(labels, images), start=1)]
+    expected = [(key, label, image) for key, (label, image) in enumerate(zip(labels, images, strict=False), start=1)]
     with RecordIOWriter(root / "train.rec", root / "train.idx") as writer:
         writer.write(0, pack_record(IRHeader(2, (11.0, 14.0)), b""))
         for key, label, image in expected:
@@ -118,7 +120,7 @@ def test_rec_to_images(tmp_path: Path, small_dataset: Path, shared_data: Path, f
     assert not (out / "cfp_fp.bin").exists()
     entries = read_label_file(out / "label.txt")
     assert entries == [(f"images/{key:08d}.{fmt}", label) for key, label, _ in expected]
-    for (key, _, image), entry in zip(expected, entries):
+    for (key, _, image), entry in zip(expected, entries, strict=False):
         if fmt == "jpg":
             assert (out / entry.path).read_bytes() == image
         else:

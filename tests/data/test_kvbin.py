@@ -55,7 +55,7 @@ def _py2_string(data: bytes) -> bytes:
 PY2_PAYLOADS = [
     *(_py2_string(sample) + b"p0\n." for sample in SAMPLES[:5] + SAMPLES[6:]),
     b"S'\\a\\b\\f\\v\\t\\n\\r\\\\\\'\\\"'\n.",
-    b"S\"it's\"\n.",
+    b'S"it\'s"\n.',
     b"S'\\0\\12\\123\\1234\\377\\xAb\\xcD'\n.",
     b"S'bare ' quote'\n.",
     b"S''\n.",
@@ -223,7 +223,7 @@ def test_real_jpeg_round_trip(tmp_path: Path, small_dataset: Path) -> None:
         target = tmp_path / f"p{protocol}.bin"
         write_kv_file(target, jpg.name, data, protocol=protocol)
         assert read_kv_file(target) == (jpg.name, data)
-        assert target.read_bytes()[4 + len(jpg.name) + 4:] == pickle.dumps(data, protocol=protocol)
+        assert target.read_bytes()[4 + len(jpg.name) + 4 :] == pickle.dumps(data, protocol=protocol)
 
 
 def test_every_record_truncation_is_rejected() -> None:

@@ -25,8 +25,9 @@ def test_shards_are_disjoint_and_complete(world_size: int, num_samples: int) -> 
     union = np.concatenate(shards)
     assert len(np.unique(union)) == len(union)  # disjoint
     assert len(union) == (num_samples // (batch * world_size)) * batch * world_size
-    padded = [shard_indices(num_samples, batch, rank=r, world_size=world_size, drop_last=False)
-              for r in range(world_size)]
+    padded = [
+        shard_indices(num_samples, batch, rank=r, world_size=world_size, drop_last=False) for r in range(world_size)
+    ]
     assert set(np.concatenate(padded).tolist()) == set(range(num_samples))  # complete
     assert len({len(s) for s in padded}) == 1
 
@@ -62,7 +63,7 @@ def train_root(tmp_path: Path, small_dataset: Path) -> Path:
 
 
 def _epoch(loader: FaceLoader) -> tuple[np.ndarray, np.ndarray]:
-    images, labels = zip(*[(x.copy(), y.copy()) for x, y in loader])
+    images, labels = zip(*[(x.copy(), y.copy()) for x, y in loader], strict=False)
     return np.concatenate(images), np.concatenate(labels)
 
 
@@ -89,7 +90,7 @@ def test_iterate_from_a_batch_resumes_the_epoch_exactly(train_root: Path) -> Non
     full = [(x.copy(), y.copy()) for x, y in loader]
     tail = [(x.copy(), y.copy()) for x, y in loader.iterate(start_batch=5)]
     assert len(full) == 7 and len(tail) == 2
-    for (x, y), (tx, ty) in zip(full[5:], tail):
+    for (x, y), (tx, ty) in zip(full[5:], tail, strict=False):
         assert x.tobytes() == tx.tobytes() and np.array_equal(y, ty)
     assert list(loader.iterate(start_batch=7)) == []
     with pytest.raises(ValueError, match=r"start_batch must lie in \[0, 7\], got 8"):
@@ -150,7 +151,7 @@ def test_skip_corrupt_substitutes_and_reports_once(train_root: Path, caplog: pyt
         out = np.empty((len(good), 3, 112, 112), np.float32)
         PythonBatchReader(dataset.paths).submit(np.array(good), np.full(len(good), flip), out).wait()
         reference.update({out[k].tobytes(): dataset.labels[i] for k, i in enumerate(good)})
-    assert all(reference[image.tobytes()] == label for image, label in zip(images, labels))
+    assert all(reference[image.tobytes()] == label for image, label in zip(images, labels, strict=False))
 
 
 def test_synthetic_mode_needs_no_files() -> None:

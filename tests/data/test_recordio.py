@@ -32,7 +32,7 @@ def _head(cflag: int, length: int) -> bytes:
 def _write(tmp_path: Path, payloads: list[bytes], keys: list[int] | None = None) -> tuple[Path, Path]:
     rec, idx = tmp_path / "t.rec", tmp_path / "t.idx"
     with RecordIOWriter(rec, idx) as writer:
-        for key, payload in zip(keys or range(len(payloads)), payloads):
+        for key, payload in zip(keys or range(len(payloads)), payloads, strict=False):
             writer.write(key, payload)
     return rec, idx
 
@@ -40,9 +40,14 @@ def _write(tmp_path: Path, payloads: list[bytes], keys: list[int] | None = None)
 def test_tiny_file_byte_by_byte(tmp_path: Path) -> None:
     rec, idx = _write(tmp_path, [b"abc", b"wxyz" + M + b"12", M, b""], keys=[5, 7, 9, 11])
     expected = (
-        _head(0, 3) + b"abc\0"  # whole record, padded to 4
-        + _head(1, 4) + b"wxyz" + _head(3, 2) + b"12\0\0"  # split at the aligned magic
-        + _head(1, 0) + _head(3, 0)  # a payload that is only the magic
+        _head(0, 3)
+        + b"abc\0"  # whole record, padded to 4
+        + _head(1, 4)
+        + b"wxyz"
+        + _head(3, 2)
+        + b"12\0\0"  # split at the aligned magic
+        + _head(1, 0)
+        + _head(3, 0)  # a payload that is only the magic
         + _head(0, 0)
     )
     assert rec.read_bytes() == expected
@@ -52,9 +57,7 @@ def test_tiny_file_byte_by_byte(tmp_path: Path) -> None:
 def test_split_rules_follow_dmlc() -> None:
     assert encode_record(b"x" + M + b"yyy") == _head(0, 8) + b"x" + M + b"yyy"  # unaligned: no split
     assert encode_record(M + M) == _head(1, 0) + _head(2, 0) + _head(3, 0)
-    assert encode_record(b"abcd" + M + b"efgh" + M) == (
-        _head(1, 4) + b"abcd" + _head(2, 4) + b"efgh" + _head(3, 0)
-    )
+    assert encode_record(b"abcd" + M + b"efgh" + M) == (_head(1, 4) + b"abcd" + _head(2, 4) + b"efgh" + _head(3, 0))
     assert encode_record(b"abcde" + M[:3]) == _head(0, 8) + b"abcde" + M[:3]  # tail shorter than a word
 
 
@@ -192,7 +195,7 @@ def test_split_matches_a_word_by_word_reference() -> None:
     def reference(payload: bytes) -> list[bytes]:
         chunks, start = [], 0
         for offset in range(0, len(payload) // 4 * 4, 4):
-            if payload[offset:offset + 4] == M:
+            if payload[offset : offset + 4] == M:
                 chunks.append(payload[start:offset])
                 start = offset + 4
         return [*chunks, payload[start:]]
@@ -205,7 +208,7 @@ def test_split_matches_a_word_by_word_reference() -> None:
         while pos < len(encoded):
             (lrecord,) = struct.unpack_from("<I", encoded, pos + 4)
             length = lrecord & ((1 << 29) - 1)
-            parts.append(encoded[pos + 8:pos + 8 + length])
+            parts.append(encoded[pos + 8 : pos + 8 + length])
             pos += 8 + length + (-length % 4)
         assert parts == reference(payload)
         assert len(encoded) % 4 == 0

@@ -31,11 +31,11 @@ def _naive(scores, subjects, truth, fpir):
     """Every candidate threshold (each score, and +inf), FPIR and TPIR counted probe by probe."""
     candidates = sorted({float(s) for s in scores.max(axis=1)} | {np.inf})
     for t in candidates:
-        strangers = [max(row) >= t for row, name in zip(scores, truth) if name not in subjects]
+        strangers = [max(row) >= t for row, name in zip(scores, truth, strict=False) if name not in subjects]
         if sum(strangers) / len(strangers) <= fpir:
             hits = [
                 subjects[int(np.argmax(row))] == name and max(row) >= t
-                for row, name in zip(scores, truth)
+                for row, name in zip(scores, truth, strict=False)
                 if name in subjects
             ]
             return sum(hits) / len(hits)
@@ -54,7 +54,9 @@ def test_against_naive_sweeps_on_random_scores() -> None:
         scores, subjects = subject_scores(probes, gallery, labels)
         for p in range(40):  # subject score = best face of that subject
             for s, name in enumerate(subjects):
-                assert scores[p, s] == pytest.approx(max(probes[p] @ g for g, n in zip(gallery, labels) if n == name))
+                assert scores[p, s] == pytest.approx(
+                    max(probes[p] @ g for g, n in zip(gallery, labels, strict=False) if n == name)
+                )
         for k in (1, 2, 5):
             mated = [p for p in range(40) if truth[p] in subjects]
             naive = np.mean([truth[p] in [subjects[i] for i in np.argsort(-scores[p])[:k]] for p in mated])

@@ -74,7 +74,7 @@ def _ref_protocol(orig: np.ndarray, flip: np.ndarray | None, issame: np.ndarray,
     xnorm /= len(vectors)
     combined = [np.asarray(v, np.float64) for v in (orig if flip is None else np.add(orig, flip, dtype=np.float64))]
     combined = [v / math.sqrt(float(np.dot(v, v))) for v in combined]
-    dist = np.array([float(np.dot(a - b, a - b)) for a, b in zip(combined[0::2], combined[1::2])])
+    dist = np.array([float(np.dot(a - b, a - b)) for a, b in zip(combined[0::2], combined[1::2], strict=False)])
     same = np.asarray(issame, bool)
     accs, thrs, vals, fars = [], [], [], []
     for train, test in _ref_folds(len(dist), nfolds):
@@ -207,7 +207,7 @@ def test_perfectly_separable() -> None:
     # distance, and a held-out genuine pair beyond that is missed.
     distances = np.where(issame, rng.uniform(0, 0.5, 50), rng.uniform(1.5, 3.5, 50))
     result = verification_metrics(_pairs_at_distances(distances.tolist()), None, issame)
-    for (train, test), thr, acc in zip(_ref_folds(50, 10), result.thresholds, result.fold_accuracies):
+    for (train, test), thr, acc in zip(_ref_folds(50, 10), result.thresholds, result.fold_accuracies, strict=False):
         assert thr == min(t for t in ACC_GRID if t > distances[train][issame[train]].max())
         assert acc == np.mean((distances[test] < thr) == issame[test])
 
@@ -289,7 +289,7 @@ def small_lfw(shared_data: Path) -> VerificationSet:
 def test_small_lfw_end_to_end(small_lfw: VerificationSet) -> None:
     images = decode_verification_images(small_lfw)
     assert images.shape == (20, 112, 112, 3)
-    for image, data in zip(images, small_lfw.images):
+    for image, data in zip(images, small_lfw.images, strict=False):
         np.testing.assert_array_equal(image, cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR))
     result = evaluate_verification_set(_Projection((3, 112, 112)), small_lfw, batch_size=7)
     fn = _Projection((3, 112, 112))

@@ -55,10 +55,10 @@ def _seeds(target: str) -> list[bytes]:
             writer.write(2, recordio.pack_record(recordio.IRHeader(0, 2.0, 2, 0), jpeg[:10]))
         return [rec.read_bytes()]
     images = [jpeg[:30], jpeg[:20]]
-    return [
-        pickle.dumps((images, [True]), protocol=p) for p in (2, 4)
-    ] + [pickle.dumps(([np.frombuffer(i, np.uint8).reshape(-1, 1) for i in images], [False]), protocol=p)
-         for p in (2, 3, 5)]
+    return [pickle.dumps((images, [True]), protocol=p) for p in (2, 4)] + [
+        pickle.dumps(([np.frombuffer(i, np.uint8).reshape(-1, 1) for i in images], [False]), protocol=p)
+        for p in (2, 3, 5)
+    ]
 
 
 def _kvbin(data: bytes) -> None:

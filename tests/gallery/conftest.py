@@ -3,10 +3,7 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 

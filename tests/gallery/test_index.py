@@ -22,7 +22,7 @@ def _gallery(rng: np.random.Generator, dim: int = 16) -> tuple[GalleryIndex, dic
 
 def _reference(index: GalleryIndex, query: np.ndarray, k: int, thresh: float) -> str:
     q = query / np.linalg.norm(query)
-    sims = [(float(q @ e), name) for e, name in zip(index.embeddings, index.labels)]
+    sims = [(float(q @ e), name) for e, name in zip(index.embeddings, index.labels, strict=False)]
     top = sorted(sims, key=lambda t: -t[0])[:k]
     votes: dict[str, list[float]] = {}
     for sim, name in top:
@@ -67,14 +67,20 @@ def test_save_load_round_trip_is_atomic_and_refuses_other_models(tmp_path: Path)
         GalleryIndex.load(tmp_path / "bad.npz")
 
 
-def test_the_seed_wheel_index_imports_without_unpickling_code(shared_data: Path, tmp_path: Path) -> None:
-    index = GalleryIndex.from_seed_index(shared_data / "faces" / "seed_index_friends_128d.bin")
+def test_the_seed_wheel_index_imports_without_unpickling_code(
+    shared_data: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING", logger="faceid.gallery.index"):
+        index = GalleryIndex.from_seed_index(shared_data / "faces" / "seed_index_friends_128d.bin")
+    # the import says the wheel built it from BGR images, and how to rebuild it
+    assert "seed_index_friends_128d.bin: the reference wheel built this index from BGR images" in caplog.text
+    assert "faceid build-index --img_dir GALLERY" in caplog.text
     assert (len(index), index.dim) == (245, 128)
     assert "Chandler" in index.identities
     np.testing.assert_allclose(np.linalg.norm(index.embeddings, axis=1), 1.0, rtol=1e-5)
     # each stored feature's nearest entry is itself
     matches = index.search(index.embeddings, cdd_num=1)
-    assert all(m.identity == name and m.similarity > 0.999 for m, name in zip(matches, index.labels))
+    assert all(m.identity == name and m.similarity > 0.999 for m, name in zip(matches, index.labels, strict=False))
 
     class Evil:
         def __reduce__(self):

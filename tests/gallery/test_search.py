@@ -102,7 +102,7 @@ def test_ann_recall_at_5_against_exact(kind: str) -> None:
     _, exact = index.top_k(queries, 5, exact=True)
     index.ann = AnnIndex.build(index.embeddings, index.ids, kind=kind)
     _, approx = index.top_k(queries, 5)
-    recall = np.mean([len(set(a) & set(e)) / 5 for a, e in zip(approx, exact)])
+    recall = np.mean([len(set(a) & set(e)) / 5 for a, e in zip(approx, exact, strict=False)])
     assert recall >= 0.95, f"{kind}: recall@5 {recall:.3f}"
     # removals reach the ANN index too
     index.remove("p0")

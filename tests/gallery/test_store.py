@@ -46,7 +46,7 @@ def test_add_list_search_remove_and_reopen(store_url: str) -> None:
             faces = centre + 0.3 * rng.normal(size=(3, DIM))
             result = store.add(name, faces, digests=[f"{name}{i}" for i in range(3)], det_scores=[0.9] * 3)
             assert result.subject == name and len(result.added) == 3 and result.duplicates == ()
-            truth.update({face: (name, row) for face, row in zip(result.added, faces)})
+            truth.update({face: (name, row) for face, row in zip(result.added, faces, strict=False)})
         assert [(s.name, s.faces) for s in store.subjects()] == [("ann", 3), ("bob", 3), ("cy", 3), ("dee", 3)]
         queries = np.concatenate([np.stack(list(centres.values())), rng.normal(size=(6, DIM))])
         for k, thresh in ((1, 0.3), (5, 0.5), (5, 0.9)):

@@ -102,8 +102,13 @@ def test_bytes_guards_accept_only_pickles_own_forms() -> None:
 def _arrays() -> list[np.ndarray]:
     base = np.arange(60, dtype=np.uint8).reshape(6, 10)
     return [
-        base, base.T, base[:, ::3], np.zeros((0,), np.uint8), np.zeros((3, 0, 2), np.uint8),
-        np.frombuffer(os.urandom(4000), np.uint8).reshape(4000, 1), np.array(7, dtype=np.uint8),
+        base,
+        base.T,
+        base[:, ::3],
+        np.zeros((0,), np.uint8),
+        np.zeros((3, 0, 2), np.uint8),
+        np.frombuffer(os.urandom(4000), np.uint8).reshape(4000, 1),
+        np.array(7, dtype=np.uint8),
     ]
 
 
@@ -119,8 +124,14 @@ def test_uint8_arrays_round_trip(protocol: int) -> None:
 
 @pytest.mark.parametrize("protocol", [2, 3, 4, 5])
 def test_other_dtypes_are_rejected(protocol: int) -> None:
-    for array in (np.zeros(3), np.zeros(3, np.int64), np.array([b"a", 1], dtype=object), np.zeros(3, bool),
-                  np.zeros(3, ">u2"), np.zeros(3, [("a", "u1")])):
+    for array in (
+        np.zeros(3),
+        np.zeros(3, np.int64),
+        np.array([b"a", 1], dtype=object),
+        np.zeros(3, bool),
+        np.zeros(3, ">u2"),
+        np.zeros(3, [("a", "u1")]),
+    ):
         with pytest.raises(UnsafePickleError, match=r"numpy\.dtype is allowed only"):
             restricted_loads(pickle.dumps(array, protocol=protocol), ALLOWED, source="t")
 

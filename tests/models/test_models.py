@@ -44,7 +44,7 @@ def mobilefacenet_params(stem: int, table: Sequence[tuple[int, int, int, int]], 
 def iresnet_params(units: Sequence[int], emb: int) -> int:
     n = _conv_bn(3, 64, 3)
     cin = 64
-    for c, count in zip((64, 128, 256, 512), units):
+    for c, count in zip((64, 128, 256, 512), units, strict=False):
         for i in range(count):
             n += 2 * cin + _conv_bn(cin, c, 3) + _conv_bn(c, c, 3, prelu=False)
             if i == 0:

@@ -14,7 +14,7 @@ from faceid.pipeline.align import ARCFACE_TEMPLATE, align, similarity_transform,
 def _lstsq_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Independent reference: solve [a -b tx; b a ty] by linear least squares."""
     rows, rhs = [], []
-    for (x, y), (u, v) in zip(src, dst):
+    for (x, y), (u, v) in zip(src, dst, strict=False):
         rows += [[x, -y, 1, 0], [y, x, 0, 1]]
         rhs += [u, v]
     a, b, tx, ty = np.linalg.lstsq(np.array(rows), np.array(rhs), rcond=None)[0]

@@ -252,5 +252,5 @@ def test_inference_backend_equals_the_eager_network(detector) -> None:
     with paddle.no_grad():
         eager = [t.numpy() for t in detector.net(paddle.to_tensor(batch))]
     fast = detector.run(batch)
-    for a, b in zip(fast, eager):
+    for a, b in zip(fast, eager, strict=False):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * max(1.0, float(np.abs(b).max())))

@@ -60,13 +60,13 @@ def test_detect_embed_verify_match_the_library(client, engine, gallery_dev: Path
     faces = client.post("/v1/detect", files=[upload(photo)]).json()["faces"]
     reference = engine.detector.detect(cv2.imread(str(photo)))
     assert len(faces) == len(reference) == 2
-    for got, want in zip(faces, reference):
+    for got, want in zip(faces, reference, strict=False):
         np.testing.assert_allclose(got["box"], want.box, atol=0.01)
         np.testing.assert_allclose(got["landmarks"], want.keypoints, atol=0.01)
     embedded = client.post("/v1/embed", files=[upload(photo)]).json()
     assert embedded["model"] == "mobileface_v2" and len(embedded["faces"]) == 2
     image = cv2.imread(str(photo))
-    for got, want in zip(embedded["faces"], reference):
+    for got, want in zip(embedded["faces"], reference, strict=False):
         direct = l2_normalize(engine.recognizer.embed_warped(image, alignment_matrix(want.keypoints)[None]))[0]
         assert float(np.dot(got["embedding"], direct)) > 0.9999
     same = client.post(
@@ -315,7 +315,9 @@ def test_concurrent_requests_share_recogniser_calls(engine, gallery_dev: Path) -
 
     photos = [cv2.imread(str(p)) for p in sorted((gallery_dev / "query").glob("*.jpg"))]
     detected = [engine.detect(image) for image in photos]
-    alone = [[f.embedding.copy() for f in engine.embed(image, faces)] for image, faces in zip(photos, detected)]
+    alone = [
+        [f.embedding.copy() for f in engine.embed(image, faces)] for image, faces in zip(photos, detected, strict=False)
+    ]
     calls_before = engine.batcher.calls
     results: dict[int, list[np.ndarray]] = {}
     barrier = threading.Barrier(8)
@@ -332,7 +334,7 @@ def test_concurrent_requests_share_recogniser_calls(engine, gallery_dev: Path) -
     for thread in threads:
         thread.join()
     for i in range(8):
-        for got, want in zip(results[i], alone[i % len(photos)]):
+        for got, want in zip(results[i], alone[i % len(photos)], strict=False):
             assert float(got @ want) > 0.99999
     assert engine.batcher.calls - calls_before < 8
 

@@ -22,7 +22,9 @@ def _chromium(skip_or_fail) -> str:
 
 
 @pytest.mark.slow
-def test_enrol_two_people_and_identify_through_the_page(start_server, gallery_dev: Path, tmp_path: Path, skip_or_fail) -> None:
+def test_enrol_two_people_and_identify_through_the_page(
+    start_server, gallery_dev: Path, tmp_path: Path, skip_or_fail
+) -> None:
     server = start_server(str(tmp_path / "gallery.db"))
     train = gallery_dev / "train"
     with playwright.sync_playwright() as driver:

@@ -105,7 +105,7 @@ def _ann_rows(index: GalleryIndex, queries: np.ndarray, repeats: int) -> dict[st
     index.ann = ann
     ms = _ms_per_query(index, queries, 1, exact=False, repeats=repeats)
     found = np.concatenate([index.top_k(queries[i : i + 64], 5)[1] for i in range(0, len(queries), 64)])
-    recall = float(np.mean([len(set(a) & set(e)) / 5 for a, e in zip(found, exact)]))
+    recall = float(np.mean([len(set(a) & set(e)) / 5 for a, e in zip(found, exact, strict=False)]))
     inner = ann.index
     code = getattr(inner, "code_size", None)
     per_face = (code + 8) if code is not None else index.dim * 4 + 32 * 2 * 4 + 8  # IVF codes + id; HNSW links

@@ -44,7 +44,7 @@ def _insightface_align(image: np.ndarray, kps: np.ndarray) -> np.ndarray:
 
     src, dst = template_for(kps)
     rows, rhs = [], []
-    for (x, y), (u, v) in zip(src, dst):  # the 4-parameter similarity by least squares, as skimage does
+    for (x, y), (u, v) in zip(src, dst, strict=False):  # the 4-parameter similarity by least squares, as skimage does
         rows += [[x, -y, 1, 0], [y, x, 0, 1]]
         rhs += [u, v]
     a, b, tx, ty = np.linalg.lstsq(np.array(rows), np.array(rhs), rcond=None)[0]

@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 # The detectors FaceDetector can run (the registry's detection records).
-det_models = ("blazeface_short", "blazeface_full")
+det_models = ("blazeface_short", "blazeface_full", "blazeface_fpn_ssh")
 
 
 def _number(kind: Callable[[str], float], text: str, expected: str) -> float:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from faceid.paths import shared_dir
+from faceid.errors import FaceidError
+from faceid.paths import shared_candidates, shared_dir
 
 
 def model_source(given: str | None, fallback: Path | None = None) -> str | None:
@@ -18,3 +19,15 @@ def model_source(given: str | None, fallback: Path | None = None) -> str | None:
     shared = shared_dir()
     folder = fallback or (shared / "models" if shared is not None else None)
     return str(folder) if folder is not None and folder.is_dir() else None
+
+
+def shared_data(given: str | None) -> Path:
+    """The shared data folder: ``given`` (a ``--shared`` flag), else ``<shared>/data``; an error naming the folders
+    looked in when there is none."""
+    if given:
+        return Path(given)
+    found = shared_dir()
+    if found is None:
+        looked = ", ".join(str(p) for p in shared_candidates())
+        raise FaceidError(f"shared data not found (looked in: {looked}); pass --shared or set FACEID_SHARED")
+    return found / "data"

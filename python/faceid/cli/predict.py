@@ -12,13 +12,21 @@ from faceid.errors import FaceidError, UsageError
 
 
 def _model_flags(parser: argparse.ArgumentParser) -> None:
+    from faceid.pipeline.analysis import DEFAULT_DET, DEFAULT_REC
+
     parser.add_argument(
         "--det_model",
         choices=det_models,
-        default="blazeface_short",
-        help="detector: blazeface_short (tiles for small faces) or blazeface_full (one 192x192 pass, no tiling)",
+        default=DEFAULT_DET,
+        help="detector: blazeface_short (tiles for small faces), blazeface_full (one 192x192 pass, no tiling) or "
+        "blazeface_fpn_ssh (the reference wheel's, 640x640; aligned on MTCNN ONet's points)",
     )
-    parser.add_argument("--rec_model", default="mobileface_v2", help="recognizer: pretrained name or export folder")
+    parser.add_argument(
+        "--rec_model",
+        default=DEFAULT_REC,
+        help="recognizer: pretrained name (mobileface_v1.0_infer, mobileface_v2), export folder or reference-style "
+        "folder (inference.pdmodel + inference.pdiparams)",
+    )
     parser.add_argument(
         "--model-source",
         "--model_source",
@@ -26,8 +34,21 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="offline folder of pretrained files (default $FACEID_MODEL_SOURCE, then <shared>/models)",
     )
+    for flag, what in (("--rec_mean", "mean"), ("--rec_std", "std")):
+        parser.add_argument(
+            flag,
+            type=float,
+            nargs=3,
+            default=None,
+            metavar=("R", "G", "B"),
+            help=f"input {what} (pixel units) of a reference-style --rec_model folder no zoo record describes "
+            "(default: Arcface-Paddle's 127.5)",
+        )
     parser.add_argument(
-        "--det_thresh", type=probability, default=0.75, help="minimum detection score, 0..1 (default 0.75)"
+        "--det_thresh",
+        type=probability,
+        default=None,
+        help="detector score threshold (default: 0.75 BlazeFace, 0.8 FPN-SSH)",
     )
     parser.add_argument(
         "--landmarks",
@@ -67,7 +88,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     predict.add_argument(
         "--output", required=True, help="folder for <input name>.json and <input name>.annotated.<ext> (not in --input)"
     )
-    predict.add_argument("--rec_thresh", type=cosine, default=None, help="cosine threshold (default: the index's)")
+    predict.add_argument("--rec_thresh", type=cosine, default=None, help="cosine threshold (default: the recognizer's)")
     predict.add_argument("--cdd_num", type=positive_int, default=5, help="candidates voted on per face (>= 1)")
     predict.add_argument("--max_batch_size", type=positive_int, default=32, help="faces per recognizer call (>= 1)")
     predict.add_argument(
@@ -100,25 +121,23 @@ def _check_device(args: argparse.Namespace) -> None:
 
 
 def _app(args: argparse.Namespace, *, det: bool, rec: bool, index=None):
-    from faceid.gallery import DEFAULT_REC_THRESH
     from faceid.pipeline.analysis import FaceAnalysis
 
     _check_device(args)
-    given = getattr(args, "rec_thresh", None)
-    threshold = DEFAULT_REC_THRESH if given is None else given
     return FaceAnalysis(
         args.det_model if det else None,
         args.rec_model if rec else None,
         index=index,
         model_source=model_source(args.model_source),
         det_thresh=args.det_thresh,
-        rec_thresh=threshold,
+        rec_thresh=getattr(args, "rec_thresh", None),
         cdd_num=getattr(args, "cdd_num", 5),
         threads=args.cpu_threads,
         precision=args.precision,
         device="gpu" if args.use_gpu else "cpu",
         max_batch_size=getattr(args, "max_batch_size", 32),
         landmarks=None if args.landmarks == "detector" else args.landmarks,
+        rec_preprocess={k: v for k, v in (("mean", args.rec_mean), ("std", args.rec_std)) if v} or None,
     )
 
 

@@ -20,8 +20,13 @@ _EXPORTS = {
 }
 
 __all__ = [  # noqa: RUF022 (grouped as in _EXPORTS)
-    "FaceDataset", "FaceLoader", "shard_indices", "CorruptImageError",
-    "load_verification_set", "write_verification_set", "check_dataset",
+    "FaceDataset",
+    "FaceLoader",
+    "shard_indices",
+    "CorruptImageError",
+    "load_verification_set",
+    "write_verification_set",
+    "check_dataset",
 ]
 
 

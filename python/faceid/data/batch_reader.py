@@ -76,7 +76,7 @@ class PythonBatchReader:
 
     def submit(self, indices: np.ndarray, flips: np.ndarray, out: np.ndarray) -> DoneRead:
         failures = []
-        for slot, (index, flip) in enumerate(zip(indices.tolist(), flips.tolist())):
+        for slot, (index, flip) in enumerate(zip(indices.tolist(), flips.tolist(), strict=False)):
             reason = _decode_with_opencv(
                 self.paths[index], bool(flip), out, slot, mean=self.mean, std=self.std, native=False
             )

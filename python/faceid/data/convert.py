@@ -34,7 +34,13 @@ logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".bmp": "bmp"}
 VERIFICATION_SET_NAMES = (
-    "lfw.bin", "cfp_fp.bin", "agedb_30.bin", "cfp_ff.bin", "calfw.bin", "cplfw.bin", "vgg2_fp.bin",
+    "lfw.bin",
+    "cfp_fp.bin",
+    "agedb_30.bin",
+    "cfp_ff.bin",
+    "calfw.bin",
+    "cplfw.bin",
+    "vgg2_fp.bin",
 )
 _CANONICAL_SUFFIX = {"jpeg": ".jpg", "png": ".png", "bmp": ".bmp"}
 
@@ -149,8 +155,7 @@ def relocate_label_file(
         entries.append(LabelEntry(Path(os.path.relpath(target, dst_dir)).as_posix(), entry.label))
     if unmatched:
         raise InputError(
-            f"{len(unmatched)} entries list images that were not converted from {source_dir} "
-            f"(first: {unmatched[0]})",
+            f"{len(unmatched)} entries list images that were not converted from {source_dir} (first: {unmatched[0]})",
             src_label,
         )
     write_label_file(dst_label, entries)

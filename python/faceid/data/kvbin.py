@@ -59,8 +59,16 @@ MAX_KEY_LEN = 5000
 _MAX_STACK = 8
 _OPCODE_NAMES = {op.code.encode("latin1")[0]: op.name for op in pickletools.opcodes}
 _SIMPLE_ESCAPES = {
-    ord("\\"): 0x5C, ord("'"): 0x27, ord('"'): 0x22, ord("n"): 0x0A, ord("r"): 0x0D,
-    ord("t"): 0x09, ord("a"): 0x07, ord("b"): 0x08, ord("f"): 0x0C, ord("v"): 0x0B,
+    ord("\\"): 0x5C,
+    ord("'"): 0x27,
+    ord('"'): 0x22,
+    ord("n"): 0x0A,
+    ord("r"): 0x0D,
+    ord("t"): 0x09,
+    ord("a"): 0x07,
+    ord("b"): 0x08,
+    ord("f"): 0x0C,
+    ord("v"): 0x0B,
 }
 _HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
 
@@ -95,10 +103,19 @@ class _BytesPickleParser:
         self.proto = 0
         self.stack: list[_Item] = []
         self.handlers: dict[int, Callable[[int], None]] = {
-            0x80: self._proto, 0x95: self._frame, ord("T"): self._binstring, ord("S"): self._string,
-            ord("V"): self._unicode, ord("c"): self._global, 0x93: self._stack_global,
-            ord("("): self._mark, ord("t"): self._tuple, 0x86: self._tuple2, ord(")"): self._empty_tuple,
-            ord("R"): self._reduce, ord("p"): self._put,
+            0x80: self._proto,
+            0x95: self._frame,
+            ord("T"): self._binstring,
+            ord("S"): self._string,
+            ord("V"): self._unicode,
+            ord("c"): self._global,
+            0x93: self._stack_global,
+            ord("("): self._mark,
+            ord("t"): self._tuple,
+            0x86: self._tuple2,
+            ord(")"): self._empty_tuple,
+            ord("R"): self._reduce,
+            ord("p"): self._put,
         }
 
     # --- driver -----------------------------------------------------------------------------------
@@ -136,7 +153,7 @@ class _BytesPickleParser:
         if size > limit - self.pos:
             where = "the data" if self.frame_end is None else f"the frame ending at offset {self.frame_end}"
             self._fail(at, f"opcode needs {size} bytes at offset {self.pos}, past the end of {where}")
-        chunk = self.data[self.pos:self.pos + size]
+        chunk = self.data[self.pos : self.pos + size]
         self.pos += size
         return chunk
 
@@ -174,7 +191,7 @@ class _BytesPickleParser:
         if _MARK not in self.stack:
             self._fail(at, "TUPLE without a preceding MARK")
         index = len(self.stack) - 1 - self.stack[::-1].index(_MARK)
-        items = tuple(self.stack[index + 1:])
+        items = tuple(self.stack[index + 1 :])
         del self.stack[index:]
         return items
 
@@ -227,7 +244,7 @@ class _BytesPickleParser:
             out.append(_SIMPLE_ESCAPES[code])
             return slash + 2
         if code == ord("x"):
-            digits = body[slash + 2:slash + 4]
+            digits = body[slash + 2 : slash + 4]
             if len(digits) != 2 or not _HEX_DIGITS.issuperset(digits):
                 self._fail(at, f"invalid \\x escape at string index {slash}")
             out.append(int(digits, 16))
@@ -236,7 +253,7 @@ class _BytesPickleParser:
             end = slash + 2
             while end < min(slash + 4, len(body)) and ord("0") <= body[end] <= ord("7"):
                 end += 1
-            value = int(body[slash + 1:end], 8)
+            value = int(body[slash + 1 : end], 8)
             if value > 0o377:
                 self._fail(at, f"octal escape above \\377 at string index {slash}")
             out.append(value)
@@ -264,11 +281,11 @@ class _BytesPickleParser:
             parts.append(body[i:slash].decode("latin1"))
             code = body[slash + 1]
             if code not in b"uU":
-                parts.append(body[slash:slash + 2].decode("latin1"))
+                parts.append(body[slash : slash + 2].decode("latin1"))
                 i = slash + 2
                 continue
             width = 4 if code == ord("u") else 8
-            digits = body[slash + 2:slash + 2 + width]
+            digits = body[slash + 2 : slash + 2 + width]
             if len(digits) != width or not _HEX_DIGITS.issuperset(digits):
                 self._fail(at, f"truncated \\{chr(code)} escape at text index {slash}")
             if int(digits, 16) > 0x10FFFF:
@@ -364,10 +381,8 @@ def parse_pickled_bytes(payload: bytes, *, source: str) -> bytes:
 
 def _field(data: bytes, offset: int, size: int, what: str, source: str) -> bytes:
     if size > len(data) - offset:
-        raise KvBinError(
-            f"{source}: offset {offset}: truncated {what}: needs {size} bytes, {len(data) - offset} left"
-        )
-    return data[offset:offset + size]
+        raise KvBinError(f"{source}: offset {offset}: truncated {what}: needs {size} bytes, {len(data) - offset} left")
+    return data[offset : offset + size]
 
 
 def read_kv_record(data: bytes, *, source: str) -> tuple[str, bytes]:

@@ -85,9 +85,7 @@ def write_label_file(path: str | os.PathLike[str], entries: Iterable[tuple[str, 
     lines = []
     for index, (image_path, label) in enumerate(entries):
         if not image_path or any(c in image_path for c in "\t\n\r"):
-            raise ValueError(
-                f"{path}: entry {index}: image path {image_path!r} is empty or has a tab/newline"
-            )
+            raise ValueError(f"{path}: entry {index}: image path {image_path!r} is empty or has a tab/newline")
         if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or label < 0:
             raise ValueError(f"{path}: entry {index}: label must be a non-negative int, got {label!r}")
         lines.append(f"{image_path}\t{int(label)}\n")

@@ -118,8 +118,14 @@ class FaceLoader:
 
     def indices(self) -> np.ndarray:
         return shard_indices(
-            len(self.dataset), self.batch_size, rank=self.rank, world_size=self.world_size,
-            seed=self.seed, epoch=self.epoch, shuffle=self.shuffle, drop_last=self.drop_last,
+            len(self.dataset),
+            self.batch_size,
+            rank=self.rank,
+            world_size=self.world_size,
+            seed=self.seed,
+            epoch=self.epoch,
+            shuffle=self.shuffle,
+            drop_last=self.drop_last,
         )
 
     def __len__(self) -> int:

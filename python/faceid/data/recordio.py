@@ -99,11 +99,12 @@ def unpack_record(payload: bytes, *, source: str = "image record") -> tuple[IRHe
         raise RecordIOError(f"{source}: {len(payload)} bytes, shorter than the {_HEADER.size}-byte header")
     flag, label, rec_id, rec_id2 = _HEADER.unpack_from(payload)
     if flag == 0:
-        return IRHeader(0, label, rec_id, rec_id2), payload[_HEADER.size:]
+        return IRHeader(0, label, rec_id, rec_id2), payload[_HEADER.size :]
     end = _HEADER.size + 4 * flag
     if end > len(payload):
-        raise RecordIOError(f"{source}: header declares {flag} labels but only "
-                            f"{len(payload) - _HEADER.size} bytes follow the header")
+        raise RecordIOError(
+            f"{source}: header declares {flag} labels but only {len(payload) - _HEADER.size} bytes follow the header"
+        )
     labels = tuple(np.frombuffer(payload, dtype="<f4", count=flag, offset=_HEADER.size).tolist())
     return IRHeader(flag, labels, rec_id, rec_id2), payload[end:]
 
@@ -165,8 +166,9 @@ class RecordIOWriter:
     def __enter__(self) -> RecordIOWriter:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if exc_type is None:
             self.close()
         else:  # the atomic writers discard their temporary files
@@ -183,9 +185,7 @@ class RecordIOReader:
     never cause a large allocation. Errors name the file and the byte offset.
     """
 
-    def __init__(
-        self, rec_path: str | os.PathLike[str], idx_path: str | os.PathLike[str] | None = None
-    ) -> None:
+    def __init__(self, rec_path: str | os.PathLike[str], idx_path: str | os.PathLike[str] | None = None) -> None:
         self.rec_path = Path(rec_path)
         self._file: BinaryIO = open(self.rec_path, "rb")  # noqa: SIM115 (closed by close())
         self._size = os.fstat(self._file.fileno()).st_size
@@ -232,8 +232,10 @@ class RecordIOReader:
             if part_start == record_start and cflag not in (_WHOLE, _FIRST):
                 self._fail(part_start, f"part with cflag {cflag} where a record must start (cflag 0 or 1)")
             if part_start != record_start and cflag not in (_MIDDLE, _LAST):
-                self._fail(part_start, f"cflag {cflag} inside the split record that starts at byte "
-                                       f"{record_start} (expected 2 or 3)")
+                self._fail(
+                    part_start,
+                    f"cflag {cflag} inside the split record that starts at byte {record_start} (expected 2 or 3)",
+                )
             pieces.append(data)
             if cflag in (_WHOLE, _LAST):
                 return _MAGIC_BYTES.join(pieces), offset
@@ -251,8 +253,11 @@ class RecordIOReader:
         cflag, length = lrecord >> 29, lrecord & _LENGTH_MASK
         padded = length + (-length % 4)
         if padded > self._size - offset - 8:
-            self._fail(offset, f"record declares {length} bytes (+{padded - length} padding) but only "
-                               f"{self._size - offset - 8} remain")
+            self._fail(
+                offset,
+                f"record declares {length} bytes (+{padded - length} padding) but only "
+                f"{self._size - offset - 8} remain",
+            )
         data = self._file.read(length)
         if len(data) != length:
             self._fail(offset, "file shrank while reading")
@@ -267,8 +272,9 @@ class RecordIOReader:
     def __enter__(self) -> RecordIOReader:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
 
@@ -282,14 +288,16 @@ def _read_idx(path: Path, rec_size: int) -> dict[int, int]:
                 continue
             fields = line.split(b"\t")
             if len(fields) != 2 or not all(f.isdigit() for f in fields):
-                raise RecordIOError(f"{path}:{lineno}: expected 'key<TAB>offset' with non-negative integers, "
-                                    f"got {raw[:80]!r}")
+                raise RecordIOError(
+                    f"{path}:{lineno}: expected 'key<TAB>offset' with non-negative integers, got {raw[:80]!r}"
+                )
             key, offset = int(fields[0]), int(fields[1])
             if key in index:
                 raise RecordIOError(f"{path}:{lineno}: duplicate key {key}")
             if offset >= rec_size:
-                raise RecordIOError(f"{path}:{lineno}: offset {offset} is beyond the end of the .rec file "
-                                    f"({rec_size} bytes)")
+                raise RecordIOError(
+                    f"{path}:{lineno}: offset {offset} is beyond the end of the .rec file ({rec_size} bytes)"
+                )
             index[key] = offset
     return index
 
@@ -356,7 +364,5 @@ def iter_image_records(reader: RecordIOReader) -> Iterator[tuple[int, int, bytes
         header, image = unpack_record(payload, source=f"{reader.rec_path}: record {key}")
         value = header.label[0] if isinstance(header.label, tuple) else header.label
         if not math.isfinite(value) or value != int(value) or value < 0:
-            raise RecordIOError(
-                f"{reader.rec_path}: record {key} has label {value}, not a non-negative integer"
-            )
+            raise RecordIOError(f"{reader.rec_path}: record {key} has label {value}, not a non-negative integer")
         yield key, int(value), image

@@ -95,9 +95,7 @@ def _issame_array(issame: object, path: Path) -> np.ndarray:
     return np.array(issame, dtype=bool)
 
 
-def write_verification_set(
-    path: str | os.PathLike[str], images: Sequence[bytes], issame: Sequence[bool]
-) -> None:
+def write_verification_set(path: str | os.PathLike[str], images: Sequence[bytes], issame: Sequence[bool]) -> None:
     """Write ``(images, issame)`` as an insightface verification set (pickle protocol 4, bytes elements)."""
     image_list = [_checked_image(image, index) for index, image in enumerate(images)]
     flags = [_checked_flag(flag, index) for index, flag in enumerate(issame)]

@@ -16,6 +16,7 @@ embeddings of the horizontally flipped images:
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass, field
 
@@ -103,7 +104,7 @@ def kfold_splits(num_items: int, nfolds: int) -> list[tuple[np.ndarray, np.ndarr
     bounds = np.concatenate([[0], np.cumsum(sizes)])
     return [
         (np.concatenate([indices[:start], indices[stop:]]), indices[start:stop])
-        for start, stop in zip(bounds[:-1], bounds[1:])
+        for start, stop in itertools.pairwise(bounds)
     ]
 
 

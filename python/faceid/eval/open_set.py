@@ -169,7 +169,7 @@ def write_open_set_report(
     best, top = _best(report.scores)
     probes = [
         {"probe": name, "truth": truth, "best": report.subjects[b], "score": None if not np.isfinite(s) else float(s)}
-        for name, truth, b, s in zip(report.probe_names, report.truth, best, top)
+        for name, truth, b, s in zip(report.probe_names, report.truth, best, top, strict=False)
     ]
     payload = {**report.to_json(), **(extra or {}), "probes": probes}
     json_path, png_path = directory / "open_set.json", directory / "open_set_det.png"

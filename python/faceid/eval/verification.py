@@ -118,7 +118,7 @@ def paddle_embed_fn(model: paddle.nn.Layer) -> EmbedFn:
         finally:
             # train()/eval() also set Paddle's global tracer mode; then each sublayer gets its own flag back.
             model.train(bool(modes[0]))
-            for layer, training in zip(layers, modes):
+            for layer, training in zip(layers, modes, strict=False):
                 layer.training = training
 
     return embed

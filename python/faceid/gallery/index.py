@@ -247,7 +247,11 @@ class GalleryIndex:
 
     @classmethod
     def from_seed_index(cls, path: str | os.PathLike[str], *, model: str = "seed") -> GalleryIndex:
-        """Import the reference wheel's ``index.bin`` (a pickle) through the restricted unpickler."""
+        """Import the reference wheel's ``index.bin`` (a pickle) through the restricted unpickler.
+
+        The wheel's index builder fed its gallery images to the model in BGR while queries go in RGB, so the
+        imported features match RGB queries less well than a correctly built index; this is logged as a warning
+        with the command that rebuilds the index from the gallery photos."""
         from faceid.io.safe_pickle import BYTES_GLOBALS, numpy_float32_globals, restricted_loads
 
         path = Path(path)
@@ -258,6 +262,13 @@ class GalleryIndex:
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels) or len(labels) != len(features):
             raise InputError("'label' must be a list of str as long as 'feature'", path)
         rows = np.concatenate([np.asarray(f, dtype=np.float32).reshape(1, -1) for f in features])
+        logger.warning(
+            "%s: the reference wheel built this index from BGR images (its queries go in RGB), so same-person "
+            "similarities come out lower than with a correctly built index (about 0.95 of them on small_lfw with "
+            "mobileface_v1.0_infer); rebuild it from the gallery photos: faceid build-index --img_dir GALLERY "
+            "[--label LABEL_FILE] --rec_model mobileface_v1.0_infer --output INDEX.npz",
+            path,
+        )
         index = cls(model, rows.shape[1])
         index.add_labelled(labels, rows)
         return index

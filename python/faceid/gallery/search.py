@@ -146,7 +146,7 @@ def exact_top_k(queries: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarr
 def vote(names: list[str], sims: np.ndarray, rec_thresh: float, face_ids: tuple[int, ...] = ()) -> Match:
     """The decision rule: among the top-k ``(names, sims)`` (best first), the most frequent name at or above
     ``rec_thresh`` wins (ties: the higher best similarity); none above it: ``unknown``."""
-    candidates = tuple((name, float(s)) for name, s in zip(names, sims))
+    candidates = tuple((name, float(s)) for name, s in zip(names, sims, strict=False))
     passing = [(name, sim) for name, sim in candidates if sim >= rec_thresh]
     if not passing:
         return Match(UNKNOWN, float(sims[0]) if len(sims) else -1.0, candidates, face_ids)

@@ -45,7 +45,7 @@ def class_shards(num_classes: int, world_size: int) -> list[tuple[int, int]]:
         base, extra = divmod(num_classes, world_size)
         counts = [base + (1 if r < extra else 0) for r in range(world_size)]
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).tolist()
-    return [(int(s), int(c)) for s, c in zip(starts, counts)]
+    return [(int(s), int(c)) for s, c in zip(starts, counts, strict=False)]
 
 
 def init_centres(embedding_size: int, start: int, count: int, seed: int) -> np.ndarray:

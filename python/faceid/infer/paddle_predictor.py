@@ -130,9 +130,15 @@ class PaddlePredictor:
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         if batch.ndim != 4 or batch.shape[1] != 3:
             raise ValueError(f"expected a float32 (N, 3, H, W) batch, got shape {batch.shape}")
+        return self.run_feeds({self.input_name: batch})
+
+    def run_feeds(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Every output of the program, by name, for inputs given by name (a program with several inputs, such as
+        PaddleDetection's ``image`` + ``im_shape`` + ``scale_factor``)."""
         predictor = self._predictor()
-        handle = predictor.get_input_handle(self.input_name)
-        handle.reshape(list(batch.shape))
-        handle.copy_from_cpu(batch)
+        for name, value in feeds.items():
+            handle = predictor.get_input_handle(name)
+            handle.reshape(list(value.shape))
+            handle.copy_from_cpu(np.ascontiguousarray(value))
         predictor.run()
         return {name: predictor.get_output_handle(name).copy_to_cpu() for name in predictor.get_output_names()}

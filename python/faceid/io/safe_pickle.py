@@ -97,14 +97,14 @@ def _check_opcodes(data: bytes) -> None:
     while pos < len(data):
         start, op = pos, _OPCODES.get(data[pos])
         if op is None:
-            raise ValueError(f"unknown opcode {data[pos:pos + 1]!r} at offset {pos}")
+            raise ValueError(f"unknown opcode {data[pos : pos + 1]!r} at offset {pos}")
         pos += 1
         if op.name == "STOP":
             return
         size_code = op.arg.n if op.arg is not None else 0
         if size_code in _LENGTH_FIELDS:
             width, signed = _LENGTH_FIELDS[size_code]
-            size = int.from_bytes(data[pos:pos + width], "little", signed=signed)
+            size = int.from_bytes(data[pos : pos + width], "little", signed=signed)
             pos += width + max(size, 0)
         elif size_code == pickletools.UP_TO_NEWLINE:  # GLOBAL and INST take two lines
             for _ in range(2 if op.name in ("GLOBAL", "INST") else 1):
@@ -114,7 +114,7 @@ def _check_opcodes(data: bytes) -> None:
             pos += size_code
         if pos > len(data):
             raise ValueError(f"{op.name} at offset {start} runs past the end of the data")
-        _check_size_argument(op.name, data[start + 1:pos], len(data) - pos, start, len(data))
+        _check_size_argument(op.name, data[start + 1 : pos], len(data) - pos, start, len(data))
     raise ValueError("pickle ends without STOP")
 
 
@@ -140,9 +140,7 @@ def _codecs_encode_guard(*args: Any) -> bytes:
     """``_codecs.encode(text, "latin1")``: how protocols 0-2 store bytes."""
     encoding = args[1] if len(args) == 2 and isinstance(args[1], str) else None
     if not isinstance(args[0] if args else None, str) or encoding not in ("latin1", "latin-1"):
-        raise UnsafePickleError(
-            f"_codecs.encode is allowed only as encode(str, 'latin1'), got {_describe(args)}"
-        )
+        raise UnsafePickleError(f"_codecs.encode is allowed only as encode(str, 'latin1'), got {_describe(args)}")
     try:
         return args[0].encode("latin1")
     except UnicodeEncodeError as exc:
@@ -250,8 +248,14 @@ def _is_canonical_dtype_state(state: Any, dtype: np.dtype) -> bool:
         return False
     order = ("|", b"|") if dtype.itemsize == 1 else ("<", b"<")
     return (
-        version == 3 and byteorder in order and subarray is None and names is None and fields is None
-        and elsize in (-1, dtype.itemsize) and alignment in (-1, dtype.alignment) and flags == 0
+        version == 3
+        and byteorder in order
+        and subarray is None
+        and names is None
+        and fields is None
+        and elsize in (-1, dtype.itemsize)
+        and alignment in (-1, dtype.alignment)
+        and flags == 0
     )
 
 
@@ -327,8 +331,7 @@ def _frombuffer_guard(*args: Any) -> RestrictedArray:
     """``_frombuffer(buf, dtype, shape, order)``: how protocol 5 pickles contiguous arrays."""
     if len(args) != 4 or not isinstance(args[0], (bytes, bytearray)) or not isinstance(args[1], _DtypeToken):
         raise UnsafePickleError(
-            "numpy _frombuffer is allowed only as _frombuffer(bytes, dtype, shape, order), "
-            f"got {_describe(args)}"
+            f"numpy _frombuffer is allowed only as _frombuffer(bytes, dtype, shape, order), got {_describe(args)}"
         )
     buf, dtype, shape, order = args
     shape = _checked_shape(shape)

@@ -136,7 +136,7 @@ class IResNet(nn.Layer):
         width = STAGE_CHANNELS[0]
         self.stem = nn.Sequential(_conv(INPUT_SHAPE[0], width, 3), _bn(width), nn.PReLU(width))
         stages = []
-        for channels, count in zip(STAGE_CHANNELS, units):
+        for channels, count in zip(STAGE_CHANNELS, units, strict=False):
             stages.append(_stage(width, channels, count))
             width = channels
         self.stages = nn.Sequential(*stages)

@@ -1,6 +1,6 @@
 """``FaceAnalysis``: detect -> align -> embed (one batch per image) -> name, the insightface-style API.
 
->>> app = FaceAnalysis(det="blazeface_short", rec="mobileface_v2", index="gallery.npz")
+>>> app = FaceAnalysis(det="blazeface_short", rec="mobileface_v1.0_infer", index="gallery.npz")
 >>> faces = app.get(image_bgr)          # [Face(bbox, kps, det_score, embedding, normed_embedding, identity, sim)]
 """
 
@@ -18,10 +18,14 @@ from faceid.embeddings import l2_normalize
 from faceid.gallery import DEFAULT_REC_THRESH, GalleryIndex
 from faceid.pipeline.align import alignment_matrix
 
-__all__ = ["Face", "FaceAnalysis"]
+__all__ = ["DEFAULT_DET", "DEFAULT_REC", "Face", "FaceAnalysis"]
 
 logger = logging.getLogger(__name__)
 
+# Chosen by `faceid bench compare` (README "Choosing the defaults"): Arcface-Paddle's MobileFaceNet separates
+# people on raw photos by a wider margin than MobileFace V2; BlazeFace short range (tiled) finds every shared face.
+DEFAULT_DET = "blazeface_short"
+DEFAULT_REC = "mobileface_v1.0_infer"
 
 
 @dataclass
@@ -46,39 +50,44 @@ class Face:
 
 
 class FaceAnalysis:
-    """Detection (``det``: ``blazeface_short`` or ``blazeface_full``), recognition (``rec``) and an optional
-    gallery (``index``: a GalleryIndex, a gallery store, or a path or URL read by
-    :func:`faceid.gallery.open_gallery`: npz, ``index.bin`` or store).
+    """Detection (``det``: ``blazeface_short``, ``blazeface_full`` or ``blazeface_fpn_ssh``, the reference wheel's
+    detector), recognition (``rec``) and an optional gallery (``index``: a GalleryIndex, a gallery store, or a path
+    or URL read by :func:`faceid.gallery.open_gallery`: npz, ``index.bin`` or store).
 
     ``det=None`` takes every input as one aligned 112x112 face; ``rec=None`` only detects;
-    ``landmarks="mtcnn_onet"`` aligns on MTCNN ONet's 5 points instead of the detector's keypoints;
-    ``threads``, ``device``, ``precision`` and ``max_batch_size`` go to the :class:`Recognizer`.
+    ``landmarks="mtcnn_onet"`` aligns on MTCNN ONet's 5 points instead of the detector's keypoints (always so
+    for ``blazeface_fpn_ssh``, which gives boxes only); ``det_thresh``: the detector's score threshold (default
+    its own: 0.75 for BlazeFace, the wheel's 0.8 for FPN-SSH);
+    ``rec_thresh``: the cosine a gallery match needs (default: the recogniser's zoo record's, else
+    ``DEFAULT_REC_THRESH``); ``threads``, ``device``, ``precision`` and ``max_batch_size`` go to the
+    :class:`Recognizer` (``rec_preprocess`` as its ``preprocess``: mean/std of a reference-style folder).
     """
 
     def __init__(
         self,
-        det: str | None = "blazeface_short",
-        rec: str | os.PathLike[str] | None = "mobileface_v2",
+        det: str | None = DEFAULT_DET,
+        rec: str | os.PathLike[str] | None = DEFAULT_REC,
         *,
         index: GalleryIndex | str | os.PathLike[str] | None = None,
         model_source: str | os.PathLike[str] | None = None,
-        det_thresh: float = 0.75,
-        rec_thresh: float = DEFAULT_REC_THRESH,
+        det_thresh: float | None = None,
+        rec_thresh: float | None = None,
         cdd_num: int = 5,
         threads: int = 2,
         device: str = "cpu",
         precision: str = "fp32",
         max_batch_size: int = 32,
         landmarks: str | None = None,
+        rec_preprocess: dict | None = None,
     ) -> None:
         if det is None and rec is None:
             raise ValueError("nothing to do: give a detector (det), a recognizer (rec) or both")
         self.rec_name = None if rec is None else str(rec)
         self.detector = self.recognizer = None
         if det is not None:
-            from faceid.pipeline.detector import FaceDetector
-
-            self.detector = FaceDetector(det, model_source=model_source, score_threshold=det_thresh)
+            self.detector = _detector(det, model_source, det_thresh, threads)
+            if landmarks is None and not getattr(self.detector, "has_keypoints", True):
+                landmarks = "mtcnn_onet"  # a box-only detector (BlazeFace-FPN-SSH): align on ONet's 5 points
         self.landmarker = None
         if landmarks is not None:
             if landmarks != "mtcnn_onet":
@@ -96,8 +105,12 @@ class FaceAnalysis:
                 precision=precision,
                 model_source=model_source,
                 batch_size=max_batch_size,
+                preprocess=rec_preprocess,
             )
-        self.rec_thresh, self.cdd_num = rec_thresh, cdd_num
+            # a reference-style folder holding a registered model's weights (hash-matched) is that model
+            self.rec_name = self.recognizer.meta.get("record") or self.rec_name
+        self.rec_thresh = _rec_thresh(self.rec_name) if rec_thresh is None else rec_thresh
+        self.cdd_num = cdd_num
         self.index = index
         if isinstance(index, (str, Path)):
             from faceid.gallery import open_gallery
@@ -157,6 +170,29 @@ class FaceAnalysis:
         return index_from_report(
             report, self.rec_name, self.recognizer.embedding_size, fingerprint=self.recognizer.fingerprint
         )
+
+
+def _rec_thresh(rec_name: str | None) -> float:
+    """The zoo record's ``rec_thresh`` of recogniser ``rec_name``, else :data:`DEFAULT_REC_THRESH`."""
+    from faceid.zoo import list_records
+
+    known = {record.name: record for record in list_records()}
+    record = known.get(rec_name or "")
+    return float(record.extra.get("rec_thresh", DEFAULT_REC_THRESH)) if record else DEFAULT_REC_THRESH
+
+
+def _detector(name: str, model_source, score_threshold: float | None, threads: int):
+    """The detector ``name`` names in the zoo: BlazeFace-FPN-SSH (the wheel's) or MediaPipe BlazeFace."""
+    from faceid.zoo import get_record
+
+    options = {} if score_threshold is None else {"score_threshold": score_threshold}
+    if get_record(name).name == "blazeface_fpn_ssh_1000e_v1.0_infer":
+        from faceid.pipeline.fpn_ssh import FpnSshDetector
+
+        return FpnSshDetector(name, model_source=model_source, threads=threads, **options)
+    from faceid.pipeline.detector import FaceDetector
+
+    return FaceDetector(name, model_source=model_source, **options)
 
 
 def _resize(image: np.ndarray) -> np.ndarray:

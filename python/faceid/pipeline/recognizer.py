@@ -27,7 +27,8 @@ logger = logging.getLogger(__name__)
 
 
 def _resolve_model_dir(model: str | os.PathLike[str], source: str | os.PathLike[str] | None = None) -> Path:
-    """An export folder as it is, or a pretrained model's name converted into the cache on first use."""
+    """An export folder (or a reference-style folder: ``inference.pdmodel`` + ``inference.pdiparams``) as it is, or a
+    pretrained model's name (an Arcface-Paddle one too) converted into the cache on first use."""
     path = Path(model)
     if path.is_dir():
         return path
@@ -40,6 +41,21 @@ def _resolve_model_dir(model: str | os.PathLike[str], source: str | os.PathLike[
         f"{model}: not an export folder (run `faceid export`) and not a pretrained model "
         f"(available: {', '.join(exports)})"
     )
+
+
+def _model_meta(model_dir: Path, preprocess: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``faceid.json`` of an export, or for a reference-style folder (``inference.pdmodel`` + ``inference.pdiparams``
+    as Arcface-Paddle publishes them) the same description built from its zoo record or, for weights no record
+    knows, Arcface-Paddle's preprocessing (:func:`faceid.zoo.arcface_paddle.reference_meta`); ``preprocess``
+    (``{"mean": ..., "std": ...}``, pixel units, RGB order) overrides a reference-style folder's."""
+    if (model_dir / "faceid.json").is_file() or not (model_dir / "inference.pdiparams").is_file():
+        if preprocess:
+            raise ValueError(f"{model_dir}: a faceid export states its own preprocessing; mean/std apply only to "
+                             "a reference-style folder (inference.pdmodel + inference.pdiparams)")  # fmt: skip
+        return read_export_meta(model_dir)
+    from faceid.zoo.arcface_paddle import reference_meta
+
+    return reference_meta(model_dir, **(preprocess or {}))
 
 
 def _check_color(color: str) -> None:
@@ -55,7 +71,8 @@ class Recognizer:
     version: the verdict is cached by path, size and mtime); ``threads``: CPU math threads per predictor; ``precision``:
     ``fp32``, ``bf16`` (CPU, oneDNN) or ``fp16`` (GPU); ``backend``: ``auto`` (native when usable),
     ``native`` (error when not usable) or ``python``; ``model_source``: offline folder of pretrained source
-    files (default ``$FACEID_MODEL_SOURCE``) when ``model`` is a pretrained model's name.
+    files (default ``$FACEID_MODEL_SOURCE``) when ``model`` is a pretrained model's name; ``preprocess``:
+    ``{"mean": (r, g, b), "std": (r, g, b)}`` for a reference-style folder whose weights no zoo record describes.
     """
 
     def __init__(
@@ -68,6 +85,7 @@ class Recognizer:
         batch_size: int = 32,
         backend: str = "auto",
         model_source: str | os.PathLike[str] | None = None,
+        preprocess: dict[str, Any] | None = None,
     ) -> None:
         if backend not in ("auto", "native", "python"):
             raise ValueError(f"backend must be auto, native or python, got {backend!r}")
@@ -75,8 +93,7 @@ class Recognizer:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         device = check_device(device)
         self.model_dir = _resolve_model_dir(model, model_source)
-        self.meta: dict[str, Any] = read_export_meta(self.model_dir)
-        self.embedding_size = int(self.meta["embedding_size"])
+        self.meta: dict[str, Any] = _model_meta(self.model_dir, preprocess)
         self.mean = tuple(self.meta["input"]["mean"])
         self.std = tuple(self.meta["input"]["std"])
         self.batch_size = batch_size
@@ -86,6 +103,8 @@ class Recognizer:
         self._python = PaddlePredictor(
             self.program, self.params, device=device, threads=threads, precision=self.precision
         )
+        size = self.meta["embedding_size"]  # None for a reference-style folder no record describes: ask the model
+        self.embedding_size = int(size or self._python.run(np.zeros((1, 3, 112, 112), np.float32)).shape[1])
         if precision == "bf16":
             self._try_bf16(device, threads)
         self._native = None

@@ -89,7 +89,7 @@ class Engine:
         matrices = np.stack([alignment_matrix(face.keypoints) for face in faces])
         batch = warp_faces(image_bgr, matrices, 112, mean=rec.mean, std=rec.std, src_is_bgr=True)
         embeddings = l2_normalize(self.batcher.submit(batch).result())
-        for face, row in zip(faces, embeddings):
+        for face, row in zip(faces, embeddings, strict=False):
             face.embedding = row
         return faces
 

@@ -86,7 +86,7 @@ def enrol(
         )
         duplicates = {digest: owner for digest, owner in result.duplicates}
         fresh = [item for item in kept if item[0].sha256 not in duplicates]
-        added = [AddedFace(face_id=i, quality=item[2]) for i, item in zip(result.added, fresh)]
+        added = [AddedFace(face_id=i, quality=item[2]) for i, item in zip(result.added, fresh, strict=False)]
         rejected += [
             RejectedImage(
                 filename=image.filename,

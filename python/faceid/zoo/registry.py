@@ -10,7 +10,8 @@ as a side effect of importing something else):
 * **converted**: ``converter`` names the function that turns the verified files into what faceid runs and caches
   it under :func:`cache_dir` (``$FACEID_HOME/models``, default ``~/.faceid/models``); :func:`convert` calls it;
 * **loaded**: ``loader`` names the function that gives the ready model, of the kind ``loads`` names (a
-  ``paddle.nn.Layer``, the export folder that :class:`faceid.Recognizer` opens, or a Paddle Inference predictor);
+  ``paddle.nn.Layer``, the folder that :class:`faceid.Recognizer` opens: a faceid export or a reference-style
+  ``inference.pdmodel`` + ``inference.pdiparams``, or a Paddle Inference predictor);
   :func:`load` calls it.
 
 ``converter`` and ``loader`` are ``"module:function"`` names, imported on first use so that importing the registry
@@ -69,7 +70,7 @@ class ModelRecord:
     licence: str
     converter: str  # "module:function"; (name, source) -> the cached, converted model's path
     loader: str  # "module:function"; (name, source) -> the ready model, of the kind ``loads`` says
-    loads: str  # "layer" (paddle.nn.Layer), "export" (a faceid export folder) or "predictor" (faceid.infer)
+    loads: str  # "layer" (paddle.nn.Layer), "export" (a folder Recognizer opens) or "predictor" (faceid.infer)
     caution: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -109,25 +110,63 @@ def _blazeface(
 _ARCFACE_PADDLE_URL = "https://paddle-model-ecology.bj.bcebos.com/model/insight-face"
 _UNVERIFIED = "SHA-256 unknown (the file could not be downloaded where faceid was built); "
 _MS1M = "trained on MS1M, which is for non-commercial research only"
+_TAR_UNKNOWN = "the tarball's own SHA-256 is unknown (only its extracted files are checked)"
+
+# SHA-256 of the files each published tarball extracts to (../shared/SHA256SUMS; the tarballs themselves were never
+# downloaded where faceid was built, so an archive is checked through what it extracts).
+_MOBILEFACE_V1_FILES = {
+    "inference.pdmodel": "11086ed73a8108021a677f0721fb1cc3796407abf22098905e327cba5830362b",
+    "inference.pdiparams": "a7f078fd47776656b86cd03c3b9a9c69e6bc3f89c23335a8278632d9faa5e44a",
+    "inference.pdiparams.info": "aeeb87425a7d61b4422995106f28f1e28c6e8f3c036fc057b380c48de1f67eaa",
+}
+_FPN_SSH_FILES = {
+    "inference.pdmodel": "3d913ffefc77e20f671633cc04a0204d56fabf7249129864b3dd8024f79d7ea7",
+    "inference.pdiparams": "d8f3fb8f72c6b96a7aee64ec298bf5a0e512134f1912cb3cb98a4ea9ef2dfd37",
+    "inference.pdiparams.info": "15393f2177734a9ea7db9c7845b319c27d9bd947adc4b407636bca296294ca5c",
+    "infer_cfg.yml": "5ff043060ce1f48e2559fbe364b1f378734fb47877d73ae723c849460eaa82e9",
+    "blazeface_fpn_ssh_1000e.pdparams": "522d4ab2a2b5f06ffdba5b0871bffa4a5a7d87122af2e24b97111b39458c4f35",
+}
+_IRESNET50_FILES: dict[str, str | None] = {"inference.pdmodel": None, "inference.pdiparams": None}
 
 
-def _arcface_paddle(name: str, task: str, architecture: str, size: tuple[int, int], caution: str) -> ModelRecord:
-    """One of Arcface-Paddle's published Paddle Inference tarballs (``inference.pdmodel`` + ``.pdiparams``)."""
+def _arcface_paddle(
+    name: str,
+    task: str,
+    architecture: str,
+    size: tuple[int, int],
+    *,
+    files: dict[str, str | None],
+    licence: str,
+    caution: str,
+    color: str = "RGB",
+    mean: tuple[float, ...] = (127.5, 127.5, 127.5),
+    std: tuple[float, ...] = (127.5, 127.5, 127.5),
+    loads: str = "export",
+    loader: str = "faceid.zoo.arcface_paddle:unpack_inference_model",
+    **extra: Any,
+) -> ModelRecord:
+    """One of Arcface-Paddle's published Paddle Inference tarballs (``inference.pdmodel`` + ``.pdiparams``, legacy
+    format). ``files`` are what the tarball extracts to (``seed/<name>/<file>`` in the model source, each with its
+    SHA-256); ``extra["archive"]`` is the tarball itself (``seed/<name>.tar``), whose digest is unknown."""
+    url = f"{_ARCFACE_PADDLE_URL}/{name}.tar"
+    # "seed/": the folder name the offline model source (../shared/models) uses for Arcface-Paddle's files
+    entries = tuple(SourceFile(f"seed/{name}/{file}", sha256, url) for file, sha256 in files.items())
+    unverified = any(entry.sha256 is None for entry in entries)
     return ModelRecord(
         name=name,
         task=task,
         architecture=architecture,
         input_size=size,
-        color="RGB",
-        mean=(127.5, 127.5, 127.5),
-        std=(127.5, 127.5, 127.5),
-        # "seed/": the folder name the offline model source (../shared/models) uses for Arcface-Paddle's files
-        files=(SourceFile(f"seed/{name}.tar", None, f"{_ARCFACE_PADDLE_URL}/{name}.tar"),),
-        licence="Apache-2.0 (Arcface-Paddle)",
+        color=color,
+        mean=mean,
+        std=std,
+        files=entries,
+        licence=licence,
         converter="faceid.zoo.arcface_paddle:unpack_inference_model",
-        loader="faceid.zoo.arcface_paddle:load_predictor",
-        loads="predictor",
-        caution=_UNVERIFIED + caution,
+        loader=loader,
+        loads=loads,
+        caution=(_UNVERIFIED if unverified else "") + caution + "; " + _TAR_UNKNOWN,
+        extra={"archive": SourceFile(f"seed/{name}.tar", None, url), **extra},
     )
 
 
@@ -191,6 +230,8 @@ _RECORDS: dict[str, ModelRecord] = {
                 "check before any commercial use"
             ),
             extra={
+                # faceid bench compare: different people <= 0.352 (photo pairs), same person >= 0.473 (README)
+                "rec_thresh": 0.4,
                 "embedding_size": 256,
                 "export_input": "RGB (pixel - 127.5) / 127.5; the export rebuilds the pixels for the graph",
             },
@@ -217,21 +258,61 @@ _RECORDS: dict[str, ModelRecord] = {
             caution="MTCNN weights from facenet-pytorch (originally trained by the MTCNN authors on WIDER FACE / "
             "CelebA); small, so converted on each load instead of cached",
         ),
-        _arcface_paddle("mobileface_v1.0_infer", "recognition", "MobileFaceNet_128 (128-d)", (112, 112), _MS1M),
-        _arcface_paddle("arcface_iresnet50_v1.0_infer", "recognition", "iResNet50 (512-d)", (112, 112), _MS1M),
+        _arcface_paddle(
+            "mobileface_v1.0_infer",
+            "recognition",
+            "Arcface-Paddle MobileFaceNet_128 (128-d; legacy Paddle program)",
+            (112, 112),
+            files=_MOBILEFACE_V1_FILES,
+            licence="MIT (insightface / Arcface-Paddle code)",
+            caution=_MS1M,
+            embedding_size=128,
+            # faceid bench compare: different people <= 0.247 (small_lfw), same person >= 0.544: 0.4 is midway
+            rec_thresh=0.4,
+            # Arcface-Paddle's published row (README "MobileFace-Paddle", wheel/v1 README): lfw, cfp_fp, agedb30
+            published={"lfw": 0.9945, "cfp_fp": 0.9343, "agedb_30": 0.9613, "cpu_ms": 4.3, "gpu_ms": 2.3},
+        ),
+        _arcface_paddle(
+            "arcface_iresnet50_v1.0_infer",
+            "recognition",
+            "Arcface-Paddle iResNet50 (512-d; legacy Paddle program)",
+            (112, 112),
+            files=_IRESNET50_FILES,
+            licence="MIT (insightface / Arcface-Paddle code)",
+            caution=_MS1M,
+            embedding_size=512,
+            published={"lfw": 0.9973, "cfp_fp": 0.9743, "agedb_30": 0.9788},
+        ),
         _arcface_paddle(
             "blazeface_fpn_ssh_1000e_v1.0_infer",
             "detection",
             "PaddleDetection BlazeFace-FPN-SSH",
             (640, 640),
-            "trained on WIDER FACE",
+            files=_FPN_SSH_FILES,
+            licence="Apache-2.0 (PaddleDetection)",
+            caution="trained on WIDER FACE (research use); gives boxes only (no landmarks)",
+            # how the insightface-paddle wheel feeds it (reference doc 5.5), not PaddleDetection's infer_cfg.yml
+            mean=(0.485 * 255, 0.456 * 255, 0.406 * 255),
+            std=(0.229 * 255, 0.224 * 255, 0.225 * 255),
+            loads="predictor",
+            loader="faceid.zoo.arcface_paddle:load_predictor",
+            det_thresh=0.8,
+            nms_iou=0.3,
+            resize="640x640, aspect ratio not kept, bilinear",
+            published={"wider_easy": 0.9187, "wider_medium": 0.8979, "wider_hard": 0.8168, "cpu_ms": 31.7},
         ),
     )
 }
 
 
+# Short names a user types (``--det_model blazeface_fpn_ssh``) for records named after their published files.
+ALIASES = {"blazeface_fpn_ssh": "blazeface_fpn_ssh_1000e_v1.0_infer"}
+
+
 def get_record(name: str) -> ModelRecord:
-    """The record of pretrained model ``name``; ``ValueError`` naming the known models otherwise."""
+    """The record of pretrained model ``name`` (or one of its :data:`ALIASES`); ``ValueError`` naming the known
+    models otherwise."""
+    name = ALIASES.get(name, name)
     if name not in _RECORDS:
         raise InputError(f"unknown pretrained model {name!r}; known: {', '.join(sorted(_RECORDS))}")
     return _RECORDS[name]
@@ -255,12 +336,14 @@ def resolve(target: str) -> Callable[..., Any]:
 
 def convert(name: str, source: str | os.PathLike[str] | None = None) -> Path:
     """Verify the source files of ``name`` and convert them into the cache (once); returns the cached path."""
-    return Path(resolve(get_record(name).converter)(name, source))
+    record = get_record(name)
+    return Path(resolve(record.converter)(record.name, source))
 
 
 def load(name: str, source: str | os.PathLike[str] | None = None) -> Any:
     """The ready model ``name`` (see its record's ``loader``), converted from ``source`` on first use."""
-    return resolve(get_record(name).loader)(name, source)
+    record = get_record(name)
+    return resolve(record.loader)(record.name, source)
 
 
 def export_dir(name: str, source: str | os.PathLike[str] | None = None) -> Path:

@@ -150,7 +150,11 @@ def read_legacy_state_dict(path: str | os.PathLike[str]) -> dict[str, np.ndarray
 def _materialise(ref: Any, storage: np.ndarray, name: str, source: str) -> np.ndarray:
     if not isinstance(ref, _TensorRef):
         raise ValueError(f"{source}: {name} is not a tensor")
-    last = ref.offset + sum((n - 1) * s for n, s in zip(ref.shape, ref.stride)) if all(ref.shape) else ref.offset
+    last = (
+        ref.offset + sum((n - 1) * s for n, s in zip(ref.shape, ref.stride, strict=False))
+        if all(ref.shape)
+        else ref.offset
+    )
     if ref.shape and all(ref.shape) and last >= len(storage):
         raise ValueError(f"{source}: {name} reaches past its storage")
     view = np.lib.stride_tricks.as_strided(

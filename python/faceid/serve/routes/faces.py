@@ -109,7 +109,7 @@ def identify(
 
     matches = store.search(np.stack([f.embedding for f in faces]), limit=limit, threshold=threshold)
     out = []
-    for face, match in zip(faces, matches):
+    for face, match in zip(faces, matches, strict=False):
         best: dict[str, float] = {}
         for name, sim in match.candidates:
             best[name] = max(best.get(name, -2.0), sim)
