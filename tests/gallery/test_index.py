@@ -1,4 +1,4 @@
-"""Gallery index: search against a brute-force reference, safe files, the seed's index.bin."""
+"""Gallery index: search against a brute-force reference, safe files, the reference wheel's (Arcface-Paddle's) index.bin."""
 
 from __future__ import annotations
 
@@ -67,11 +67,11 @@ def test_save_load_round_trip_is_atomic_and_refuses_other_models(tmp_path: Path)
         GalleryIndex.load(tmp_path / "bad.npz")
 
 
-def test_the_seed_wheel_index_imports_without_unpickling_code(
+def test_the_arcface_paddle_wheel_index_imports_without_unpickling_code(
     shared_data: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level("WARNING", logger="faceid.gallery.index"):
-        index = GalleryIndex.from_seed_index(shared_data / "faces" / "seed_index_friends_128d.bin")
+        index = GalleryIndex.from_arcface_paddle_index(shared_data / "faces" / "seed_index_friends_128d.bin")
     # the import says the wheel built it from BGR images, and how to rebuild it
     assert "seed_index_friends_128d.bin: the reference wheel built this index from BGR images" in caplog.text
     assert "faceid build-index --img_dir GALLERY" in caplog.text
@@ -88,4 +88,4 @@ def test_the_seed_wheel_index_imports_without_unpickling_code(
 
     (tmp_path / "evil.bin").write_bytes(pickle.dumps({"label": ["a"], "feature": [Evil()]}))
     with pytest.raises(UnsafePickleError):
-        GalleryIndex.from_seed_index(tmp_path / "evil.bin")
+        GalleryIndex.from_arcface_paddle_index(tmp_path / "evil.bin")

@@ -182,7 +182,7 @@ def run_serve_benchmark(
         process, url = _start_server(Path(tmp) / "gallery.db", model_source, Path(tmp) / "server.log")
         try:
             _enrol(url, gallery_dev / "train")
-            from faceid.gallery.store import open_store
+            from faceid.gallery import open_store
 
             with open_store(Path(tmp) / "gallery.db", create=False, ann="off") as store:
                 store.export_index().save(Path(tmp) / "index.npz")

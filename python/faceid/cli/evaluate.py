@@ -85,14 +85,14 @@ def _eval_open_set(args: argparse.Namespace) -> int:
     from faceid.cli.paths import model_source
     from faceid.errors import UsageError
     from faceid.eval.open_set import write_open_set_report
-    from faceid.pipeline.analysis import FaceAnalysis
+    from faceid.pipeline.analysis import DEFAULT_REC, FaceAnalysis
     from faceid.pipeline.enrol import evaluate_open_set
 
     if not (args.gallery and args.probe):
         raise UsageError("open-set evaluation needs both --gallery DIR and --probe DIR")
     app = FaceAnalysis(
         args.det_model,
-        args.model or "mobileface_v2",
+        args.model or DEFAULT_REC,
         model_source=model_source(args.model_source),
         threads=args.threads,
     )

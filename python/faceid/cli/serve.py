@@ -7,6 +7,7 @@ import ipaddress
 import logging
 import os
 
+from faceid.cli.argtypes import det_models
 from faceid.errors import UsageError
 
 logger = logging.getLogger(__name__)
@@ -24,9 +25,15 @@ def register(groups: argparse._SubParsersAction) -> None:
         default=None,
         help="key required on /v1 (X-API-Key header; default $FACEID_API_KEY)",
     )
-    parser.add_argument("--det", default="blazeface_short", help="detector: blazeface_short or blazeface_full")
-    parser.add_argument("--rec", default="mobileface_v2", help="recognizer: pretrained name or export folder")
-    parser.add_argument("--rec_thresh", type=float, default=None, help="cosine threshold for a match (default 0.4)")
+    parser.add_argument(
+        "--det", choices=det_models, default="blazeface_short", help="detector (default blazeface_short)"
+    )
+    parser.add_argument(
+        "--rec", default=None, help="recognizer: pretrained name or export folder (default: FaceAnalysis's)"
+    )
+    parser.add_argument(
+        "--rec_thresh", type=float, default=None, help="cosine threshold for a match (default: the recognizer's)"
+    )
     parser.add_argument("--det_thresh", type=float, default=0.75, help="minimum detector score")
     parser.add_argument(
         "--model-source",
@@ -60,7 +67,7 @@ def _serve(args: argparse.Namespace) -> int:
     except ImportError as error:
         raise UsageError(f"faceid serve needs pip install 'faceid[serve]' ({error})") from None
     from faceid.cli.paths import model_source
-    from faceid.gallery import DEFAULT_REC_THRESH
+    from faceid.pipeline.analysis import DEFAULT_REC, default_rec_thresh
 
     key = args.api_key or os.environ.get("FACEID_API_KEY") or None
     if not _is_loopback(args.host) and not key:
@@ -72,9 +79,9 @@ def _serve(args: argparse.Namespace) -> int:
     config = ServeConfig(
         gallery=args.gallery,
         det=args.det,
-        rec=args.rec,
+        rec=args.rec or DEFAULT_REC,
         model_source=model_source(args.model_source),
-        rec_thresh=DEFAULT_REC_THRESH if args.rec_thresh is None else args.rec_thresh,
+        rec_thresh=default_rec_thresh(args.rec or DEFAULT_REC) if args.rec_thresh is None else args.rec_thresh,
         det_thresh=args.det_thresh,
         api_key=key,
         threads=args.threads,

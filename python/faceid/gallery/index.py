@@ -246,7 +246,7 @@ class GalleryIndex:
                 start = end
 
     @classmethod
-    def from_seed_index(cls, path: str | os.PathLike[str], *, model: str = "seed") -> GalleryIndex:
+    def from_arcface_paddle_index(cls, path: str | os.PathLike[str], *, model: str = "arcface_paddle") -> GalleryIndex:
         """Import the reference wheel's ``index.bin`` (a pickle) through the restricted unpickler.
 
         The wheel's index builder fed its gallery images to the model in BGR while queries go in RGB, so the

@@ -67,7 +67,7 @@ def open_gallery(
     if kind == "npz":
         found: GalleryIndex | GalleryStore = GalleryIndex.load(text, model=model, fingerprint=fingerprint)
     elif kind == "index.bin":
-        found = GalleryIndex.from_seed_index(text, model=model or "seed")
+        found = GalleryIndex.from_arcface_paddle_index(text, model=model or "arcface_paddle")
         logger.warning("%s: the reference index.bin records no model; make sure it was built with this one", text)
     else:
         found = open_store(text, fingerprint=fingerprint, model=model, create=False)

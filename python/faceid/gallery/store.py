@@ -31,7 +31,7 @@ import numpy as np
 from faceid.errors import InputError
 from faceid.gallery.index import DEFAULT_REC_THRESH, GalleryIndex, Match, check_model
 
-__all__ = ["SCHEMA_VERSION", "AddResult", "GalleryStore", "Subject"]
+__all__ = ["SCHEMA_VERSION", "AddResult", "FaceRecord", "GalleryStore", "Subject"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,17 @@ class AddResult:
 class Subject:
     name: str
     faces: int
+    created: float
+
+
+@dataclass(frozen=True)
+class FaceRecord:
+    """One enrolled face as stored (the embedding stays in the index)."""
+
+    face_id: int
+    quality: float | None
+    det_score: float | None
+    image_sha256: str | None
     created: float
 
 
@@ -367,6 +378,25 @@ class GalleryStore(ABC):
             self._applied(seqs, lambda: self.index.remove_ids(np.array(faces, dtype=np.int64)))
         return len(faces)
 
+    def remove_face(self, face_id: int) -> str:
+        """Remove one face (and its subject when it was the last one) in one transaction; returns the subject."""
+        with self._transaction(write=True) as cur:
+            row = self._execute(
+                cur,
+                "SELECT s.id, s.name FROM faces f JOIN subjects s ON s.id = f.subject_id WHERE f.id = ?",
+                (face_id,),
+            ).fetchone()
+            if row is None:
+                raise InputError(f"no face with id {face_id} in the gallery", self.url)
+            self._execute(cur, "DELETE FROM faces WHERE id = ?", (face_id,))
+            left = self._execute(cur, "SELECT COUNT(*) FROM faces WHERE subject_id = ?", (row[0],)).fetchone()
+            if int(left[0]) == 0:
+                self._execute(cur, "DELETE FROM subjects WHERE id = ?", (row[0],))
+            seq = self._log(cur, "remove", face_id)
+        if self.index is not None:
+            self._applied([seq], lambda: self.index.remove_ids(np.array([face_id], dtype=np.int64)))
+        return str(row[1])
+
     # -- reads ----------------------------------------------------------------------------------------------
     def subjects(self) -> list[Subject]:
         """Every subject with its number of faces, by name."""
@@ -377,6 +407,24 @@ class GalleryStore(ABC):
                 "GROUP BY s.id, s.name, s.created ORDER BY s.name",
             ).fetchall()
         return [Subject(str(name), int(count), float(created)) for name, count, created in rows]
+
+    def faces_of(self, name: str) -> list[FaceRecord]:
+        """The faces of subject ``name`` by id; an InputError when there is no such subject."""
+        with self._transaction() as cur:
+            row = self._execute(cur, "SELECT id FROM subjects WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                raise InputError(f"no subject named {name!r} in the gallery", self.url)
+            rows = self._execute(
+                cur,
+                "SELECT id, quality, det_score, image_sha256, created FROM faces WHERE subject_id = ? ORDER BY id",
+                (row[0],),
+            ).fetchall()
+        return [FaceRecord(int(r[0]), r[1], r[2], r[3], float(r[4])) for r in rows]
+
+    def ping(self) -> None:
+        """Ask the database one trivial query (raises the driver's error when it does not answer)."""
+        with self._transaction() as cur:
+            self._execute(cur, "SELECT 1").fetchone()
 
     def search(
         self,

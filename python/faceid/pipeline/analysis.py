@@ -18,7 +18,7 @@ from faceid.embeddings import l2_normalize
 from faceid.gallery import DEFAULT_REC_THRESH, GalleryIndex
 from faceid.pipeline.align import alignment_matrix
 
-__all__ = ["DEFAULT_DET", "DEFAULT_REC", "Face", "FaceAnalysis"]
+__all__ = ["DEFAULT_DET", "DEFAULT_REC", "Face", "FaceAnalysis", "default_rec_thresh"]
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ class FaceAnalysis:
             )
             # a reference-style folder holding a registered model's weights (hash-matched) is that model
             self.rec_name = self.recognizer.meta.get("record") or self.rec_name
-        self.rec_thresh = _rec_thresh(self.rec_name) if rec_thresh is None else rec_thresh
+        self.rec_thresh = default_rec_thresh(self.rec_name) if rec_thresh is None else rec_thresh
         self.cdd_num = cdd_num
         self.index = index
         if isinstance(index, (str, Path)):
@@ -172,7 +172,7 @@ class FaceAnalysis:
         )
 
 
-def _rec_thresh(rec_name: str | None) -> float:
+def default_rec_thresh(rec_name: str | None) -> float:
     """The zoo record's ``rec_thresh`` of recogniser ``rec_name``, else :data:`DEFAULT_REC_THRESH`."""
     from faceid.zoo import list_records
 

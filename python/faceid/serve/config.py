@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from faceid.gallery import DEFAULT_REC_THRESH
+from faceid.pipeline.analysis import DEFAULT_DET, DEFAULT_REC
 
 __all__ = ["ServeConfig"]
 
@@ -16,8 +17,8 @@ class ServeConfig:
     request, ``max_faces`` per image; batching: ``batch_window_ms`` and ``max_batch`` faces per model call."""
 
     gallery: str
-    det: str = "blazeface_short"
-    rec: str = "mobileface_v2"
+    det: str = DEFAULT_DET
+    rec: str = DEFAULT_REC
     model_source: str | None = None
     rec_thresh: float = DEFAULT_REC_THRESH
     det_thresh: float = 0.75

@@ -19,22 +19,14 @@ import numpy as np
 
 from faceid.errors import InputError
 from faceid.gallery.index import Match
+from faceid.gallery.store import FaceRecord
 from faceid.serve.errors import ApiError
 
-__all__ = ["EnrolResult", "FaceRecord", "ServeStore"]
+__all__ = ["EnrolResult", "ServeStore"]
 
 logger = logging.getLogger(__name__)
 
 POOL_TIMEOUT_S = 2.0
-
-
-@dataclass(frozen=True)
-class FaceRecord:
-    face_id: int
-    quality: float | None
-    det_score: float | None
-    image_sha256: str | None
-    created: float
 
 
 @dataclass(frozen=True)
@@ -59,7 +51,7 @@ class ServeStore:
     """A gallery store opened for one recogniser (``fingerprint``, ``model`` name, ``dim``) at ``url``."""
 
     def __init__(self, url: str, *, fingerprint: str, model: str, dim: int) -> None:
-        from faceid.gallery.store import open_store
+        from faceid.gallery import open_store
 
         self.url = url
         self._lock = threading.RLock()
@@ -85,8 +77,8 @@ class ServeStore:
     def ping(self) -> bool:
         """True when the store answers a query now."""
         try:
-            with self._guard(), self._store._transaction() as cur:
-                self._store._execute(cur, "SELECT 1").fetchone()
+            with self._guard():
+                self._store.ping()
             return True
         except ApiError:
             return False
@@ -118,16 +110,11 @@ class ServeStore:
 
     def faces_of(self, name: str) -> list[FaceRecord]:
         """The faces of subject ``name``; ``unknown_subject`` when there is none."""
-        with self._guard(), self._store._transaction() as cur:
-            row = self._store._execute(cur, "SELECT id FROM subjects WHERE name = ?", (name,)).fetchone()
-            if row is None:
-                raise ApiError("unknown_subject", f"no subject named {name!r}")
-            rows = self._store._execute(
-                cur,
-                "SELECT id, quality, det_score, image_sha256, created FROM faces WHERE subject_id = ? ORDER BY id",
-                (row[0],),
-            ).fetchall()
-        return [FaceRecord(int(r[0]), r[1], r[2], r[3], float(r[4])) for r in rows]
+        with self._guard():
+            try:
+                return self._store.faces_of(name)
+            except InputError:
+                raise ApiError("unknown_subject", f"no subject named {name!r}") from None
 
     def remove_subject(self, name: str) -> int:
         with self._guard():
@@ -138,23 +125,11 @@ class ServeStore:
 
     def remove_face(self, face_id: int) -> str:
         """Remove one face (and its subject when it was the last one) in one transaction; returns the subject."""
-        store = self._store
         with self._guard():
-            with store._transaction(write=True) as cur:
-                row = store._execute(
-                    cur,
-                    "SELECT s.id, s.name FROM faces f JOIN subjects s ON s.id = f.subject_id WHERE f.id = ?",
-                    (face_id,),
-                ).fetchone()
-                if row is None:
-                    raise ApiError("unknown_face", f"no face with id {face_id}")
-                store._execute(cur, "DELETE FROM faces WHERE id = ?", (face_id,))
-                left = store._execute(cur, "SELECT COUNT(*) FROM faces WHERE subject_id = ?", (row[0],)).fetchone()
-                if int(left[0]) == 0:
-                    store._execute(cur, "DELETE FROM subjects WHERE id = ?", (row[0],))
-                seq = store._log(cur, "remove", face_id)
-            store._applied([seq], lambda: store.index.remove_ids(np.array([face_id], dtype=np.int64)))
-        return str(row[1])
+            try:
+                return self._store.remove_face(face_id)
+            except InputError:
+                raise ApiError("unknown_face", f"no face with id {face_id}") from None
 
     def face_count(self) -> int:
         with self._guard():
