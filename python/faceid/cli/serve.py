@@ -26,7 +26,10 @@ def register(groups: argparse._SubParsersAction) -> None:
         help="key required on /v1 (X-API-Key header; default $FACEID_API_KEY)",
     )
     parser.add_argument(
-        "--det", choices=det_models, default="blazeface_short", help="detector (default blazeface_short)"
+        "--det",
+        choices=det_models[:2],
+        default="blazeface_short",
+        help="detector (the BlazeFace models give landmarks)",
     )
     parser.add_argument(
         "--rec", default=None, help="recognizer: pretrained name or export folder (default: FaceAnalysis's)"
