@@ -66,7 +66,7 @@ def test_build_index_by_name_and_predict_with_the_folder_name_each_person(
                         "--rec_model", str(shared_models / "seed" / NAME), env=env)  # fmt: skip
     assert predicted.returncode == 0, predicted.stderr
     for person in PEOPLE:
-        faces = json.loads((out / f"{person}.json").read_text())["faces"]
+        faces = json.loads((out / f"{person}.jpg.json").read_text())["faces"]
         assert [face["identity"] for face in faces] == [person], faces
 
 

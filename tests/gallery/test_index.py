@@ -1,4 +1,4 @@
-"""Gallery index: search against a brute-force reference, safe files, the reference wheel's (Arcface-Paddle's) index.bin."""
+"""Gallery index: search against a brute-force reference, safe files, Arcface-Paddle's (the wheel's) index.bin."""
 
 from __future__ import annotations
 

@@ -151,6 +151,6 @@ def test_predict_takes_det_model_blazeface_fpn_ssh(shared_data: Path, shared_mod
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    faces = json.loads((tmp_path / "out" / "obama_and_biden.json").read_text())["faces"]
+    faces = json.loads((tmp_path / "out" / "obama_and_biden.jpg.json").read_text())["faces"]
     assert len(faces) == 3 and min(face["score"] for face in faces) > 0.8
     assert FPN_SSH.startswith("blazeface_fpn_ssh")

@@ -137,13 +137,13 @@ def test_bf16_is_checked_against_fp32_on_it(
 
 
 @pytest.mark.parametrize("name", ["mobileface_v2", NAME])
-def test_each_recognisers_rec_thresh_separates_the_small_lfw_people(
+def test_each_recognisersdefault_rec_thresh_separates_the_small_lfw_people(
     name: str, shared_models: Path, lfw_faces: np.ndarray, by_name: Recognizer
 ) -> None:
     """The per-recogniser threshold in its zoo record (the FaceAnalysis default) lies between the different-person
     and the same-person similarities that recogniser gives on small_lfw."""
     from faceid.gallery import DEFAULT_REC_THRESH
-    from faceid.pipeline.analysis import _rec_thresh
+    from faceid.pipeline.analysis import default_rec_thresh
     from faceid.zoo import get_record
 
     recognizer = by_name if name == NAME else Recognizer(name, model_source=shared_models, threads=2)
@@ -154,5 +154,5 @@ def test_each_recognisers_rec_thresh_separates_the_small_lfw_people(
     different = [sims[i, j] for i in range(20) for j in range(i + 1, 20) if person[i] != person[j]]
     threshold = get_record(name).extra["rec_thresh"]
     assert max(different) < threshold < min(same)
-    assert _rec_thresh(name) == threshold  # what FaceAnalysis uses when no rec_thresh is given
-    assert _rec_thresh("/some/export") == DEFAULT_REC_THRESH
+    assert default_rec_thresh(name) == threshold  # what FaceAnalysis uses when no rec_thresh is given
+    assert default_rec_thresh("/some/export") == DEFAULT_REC_THRESH

@@ -106,16 +106,6 @@ def test_a_bad_tarball_is_refused_and_leaves_no_cache(
     assert not list((tmp_path / "home" / "models").glob(".*"))  # no staging folder left behind
 
 
-def test_the_extracted_reference_model_loads_and_embeds(shared_models: Path) -> None:
-    import numpy as np
-
-    from faceid.zoo import load
-
-    predictor = load("mobileface_v1.0_infer", source=shared_models)
-    embedding = predictor.run(np.zeros((2, 3, 112, 112), np.float32))
-    assert embedding.shape == (2, 128) and np.isfinite(embedding).all()
-
-
 @pytest.mark.parametrize("name", ["blazeface_short", "blazeface_full"])
 def test_blazeface_record_agrees_with_the_real_file(name: str, shared_model_file, shared_sha256sums) -> None:
     """The record's hash is the file's real SHA-256 (and ../shared/SHA256SUMS's); its input size and anchor layout

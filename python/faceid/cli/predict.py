@@ -12,7 +12,7 @@ from faceid.errors import FaceidError, UsageError
 
 
 def _model_flags(parser: argparse.ArgumentParser) -> None:
-    from faceid.pipeline.analysis import DEFAULT_DET, DEFAULT_REC
+    from faceid.zoo.defaults import DEFAULT_DET, DEFAULT_REC
 
     parser.add_argument(
         "--det_model",

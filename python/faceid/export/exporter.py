@@ -230,8 +230,11 @@ def verify_export_files(directory: str | os.PathLike[str], *paths: str | os.Path
 
     A file that was changed or damaged after the export raises :class:`~faceid.errors.InputError` naming it.
     Verdicts are cached by (path, size, mtime_ns): verifying an unchanged export again reads no file. A file
-    that ``faceid.json`` does not list (an export written before digests were recorded) is not checked.
+    that ``faceid.json`` does not list (an export written before digests were recorded) is not checked, and neither
+    is a reference-style folder without ``faceid.json`` (the zoo checks the registered ones against its records).
     """
+    if not (Path(directory) / META_FILE).is_file():
+        return
     recorded = {entry["name"]: entry["sha256"] for entry in read_export_meta(directory).get("files", {}).values()}
     for path in map(Path, paths):
         expected = recorded.get(path.name)

@@ -17,15 +17,11 @@ import numpy as np
 from faceid.embeddings import l2_normalize
 from faceid.gallery import DEFAULT_REC_THRESH, GalleryIndex
 from faceid.pipeline.align import alignment_matrix
+from faceid.zoo.defaults import DEFAULT_DET, DEFAULT_REC
 
 __all__ = ["DEFAULT_DET", "DEFAULT_REC", "Face", "FaceAnalysis", "default_rec_thresh"]
 
 logger = logging.getLogger(__name__)
-
-# Chosen by `faceid bench compare` (README "Choosing the defaults"): Arcface-Paddle's MobileFaceNet separates
-# people on raw photos by a wider margin than MobileFace V2; BlazeFace short range (tiled) finds every shared face.
-DEFAULT_DET = "blazeface_short"
-DEFAULT_REC = "mobileface_v1.0_infer"
 
 
 @dataclass

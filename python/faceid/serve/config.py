@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from faceid.gallery import DEFAULT_REC_THRESH
-from faceid.pipeline.analysis import DEFAULT_DET, DEFAULT_REC
+from faceid.zoo.defaults import DEFAULT_DET, DEFAULT_REC
 
 __all__ = ["ServeConfig"]
 
