@@ -118,29 +118,51 @@ class Rows:
 
 def exact_top_k(queries: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` cosine similarities of unit ``queries`` (B, D) against unit ``rows`` (N, D): ``(sims, rows)`` of
-    shape (B, k), best first (ties by row order). One BLAS product per block of gallery rows; argpartition, no sort
-    of the whole gallery."""
+    shape (B, k), best first (ties by row order). One BLAS product per block of gallery rows; the first block's top
+    k comes from argpartition, and each later block only contributes the scores above a query's current k-th best
+    (a comparison pass, no partition of the block), so no sort of the whole gallery."""
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     k = min(k, len(rows))
-    best_sims = np.full((len(queries), 0), -np.inf, dtype=np.float32)
-    best_rows = np.zeros((len(queries), 0), dtype=np.int64)
+    batch = len(queries)
+    if k == 0 or batch == 0:
+        return np.zeros((batch, 0), np.float32), np.zeros((batch, 0), np.int64)
     step = BLOCK_ROWS if rows.dtype == np.float32 else min(BLOCK_ROWS, HALF_BLOCK_ROWS)
+    best_sims = np.zeros((batch, 0), dtype=np.float32)
+    best_rows = np.zeros((batch, 0), dtype=np.int64)
     for start in range(0, len(rows), step):
         block = rows[start : start + step]
         scores = queries @ (block if block.dtype == np.float32 else block.astype(np.float32)).T
-        if scores.shape[1] > k:
-            part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-            scores = np.take_along_axis(scores, part, axis=1)
-        else:
-            part = np.broadcast_to(np.arange(scores.shape[1]), scores.shape)
-        best_sims = np.concatenate([best_sims, scores], axis=1)
-        best_rows = np.concatenate([best_rows, part + start], axis=1)
-        if best_sims.shape[1] > k:
-            keep = np.argpartition(-best_sims, k - 1, axis=1)[:, :k]
-            best_sims = np.take_along_axis(best_sims, keep, axis=1)
-            best_rows = np.take_along_axis(best_rows, keep, axis=1)
-    order = np.lexsort((best_rows, -best_sims), axis=1) if best_sims.size else best_rows
+        if best_sims.shape[1] < k:  # still filling: keep every score, then the top k
+            best_sims = np.concatenate([best_sims, scores], axis=1)
+            best_rows = np.concatenate(
+                [best_rows, np.broadcast_to(np.arange(start, start + len(block)), scores.shape)], 1
+            )
+            if best_sims.shape[1] > k:
+                keep = np.argpartition(-best_sims, k - 1, axis=1)[:, :k]
+                best_sims = np.take_along_axis(best_sims, keep, axis=1)
+                best_rows = np.take_along_axis(best_rows, keep, axis=1)
+            continue
+        query, column = np.nonzero(scores > best_sims.min(axis=1, keepdims=True))
+        if len(query):
+            best_sims, best_rows = _merge(best_sims, best_rows, (query, scores[query, column], column + start))
+    order = np.lexsort((best_rows, -best_sims), axis=1)
     return np.take_along_axis(best_sims, order, axis=1), np.take_along_axis(best_rows, order, axis=1)
+
+
+def _merge(
+    sims: np.ndarray, rows: np.ndarray, candidates: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The top k per query of the current ``(sims, rows)`` (B, k) and the ``candidates`` ``(query, sims, rows)``
+    (flat, a query index each); ties keep the lower row."""
+    batch, k = sims.shape
+    query, new_sims, new_rows = candidates
+    owner = np.concatenate([np.repeat(np.arange(batch), k), query])
+    all_sims = np.concatenate([sims.ravel(), new_sims])
+    all_rows = np.concatenate([rows.ravel(), new_rows])
+    order = np.lexsort((all_rows, -all_sims, owner))  # by query, best first
+    first = np.searchsorted(owner[order], np.arange(batch))  # each query's first entry in that order
+    take = order[first[:, None] + np.arange(k)]
+    return all_sims[take], all_rows[take]
 
 
 def vote(names: list[str], sims: np.ndarray, rec_thresh: float, face_ids: tuple[int, ...] = ()) -> Match:
