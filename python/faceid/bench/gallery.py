@@ -35,7 +35,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 def _people(rng: np.random.Generator, count: int, dim: int, noise: float = 0.35) -> tuple[np.ndarray, np.ndarray]:
     centres = _unit(rng.standard_normal((count, dim), dtype=np.float32))
-    spread = noise / np.sqrt(dim)
+    spread = np.float32(noise / np.sqrt(dim))  # a float64 scalar would make the faces float64
     faces = np.repeat(centres, PER_PERSON, axis=0) + spread * rng.standard_normal((count * PER_PERSON, dim), np.float32)
     return centres, _unit(faces)
 
@@ -55,7 +55,7 @@ def _fill_index(
             index.add(f"p{start + p}", faces[p * PER_PERSON : (p + 1) * PER_PERSON], normalized=True)
         spent += time.perf_counter() - started
         picked.append(centres[: max(1, queries * count // people + 1)])
-    spread = 0.35 / np.sqrt(dim)
+    spread = np.float32(0.35 / np.sqrt(dim))
     centres = np.concatenate(picked)[:queries]
     return index, _unit(centres + spread * rng.standard_normal(centres.shape, dtype=np.float32)), spent
 
@@ -85,7 +85,7 @@ def _ms_per_query(index: GalleryIndex, queries: np.ndarray, batch: int, *, exact
 
 
 def _bandwidth_floor_ms(index: GalleryIndex, query: np.ndarray, repeats: int = 5) -> float:
-    rows = index.embeddings
+    rows, query = index.embeddings, np.asarray(query, dtype=np.float32)  # float64 would copy the gallery first
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
