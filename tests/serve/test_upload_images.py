@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from faceid.data.images import image_size
 from faceid.serve.errors import ApiError
-from faceid.serve.images import decode_upload, image_size
+from faceid.serve.images import decode_upload
 
 LIMITS = {"max_bytes": 10_000_000, "max_pixels": 40_000_000}
 

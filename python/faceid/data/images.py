@@ -47,32 +47,38 @@ def read_image_bytes(path: str | os.PathLike[str]) -> bytes:
         raise CorruptImageError(path, f"cannot read: {exc.strerror or exc}") from exc
 
 
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
 def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from the first SOF marker of a JPEG, or None when there is none before the data ends."""
+    """(width, height) from the first start-of-frame marker, or None when no frame header is found."""
     at = 2
-    while at + 9 <= len(data):
+    while at + 4 <= len(data):
         if data[at] != 0xFF:
             return None
         marker = data[at + 1]
-        if marker == 0xFF:
+        if marker == 0xFF:  # fill byte
             at += 1
             continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # markers without a length
+            at += 2
+            continue
         length = int.from_bytes(data[at + 2 : at + 4], "big")
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+        if marker in _JPEG_SOF and at + 9 <= len(data):
             return int.from_bytes(data[at + 7 : at + 9], "big"), int.from_bytes(data[at + 5 : at + 7], "big")
         at += 2 + length
     return None
 
 
 def image_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) read from an encoded image's header (JPEG, PNG, BMP), or None when it cannot be read."""
+    """(width, height) that a JPEG, PNG or BMP header declares, without decoding; None when it cannot be read."""
     kind = sniff_format(data)
-    if kind == "png" and len(data) >= 24:
+    if kind == "png" and len(data) >= 24 and data[12:16] == b"IHDR":
         return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     if kind == "bmp" and len(data) >= 26:
-        return abs(int.from_bytes(data[18:22], "little", signed=True)), abs(
-            int.from_bytes(data[22:26], "little", signed=True)
-        )
+        width = int.from_bytes(data[18:22], "little", signed=True)
+        height = int.from_bytes(data[22:26], "little", signed=True)
+        return abs(width), abs(height)
     if kind == "jpeg":
         return _jpeg_size(data)
     return None

@@ -4,17 +4,14 @@ checked *before* decoding (a 100-byte PNG can claim 100k x 100k pixels), then Op
 from __future__ import annotations
 
 import hashlib
-import struct
 from dataclasses import dataclass
 
 import numpy as np
 
-from faceid.data.images import CorruptImageError, decode_bgr, sniff_format
+from faceid.data.images import CorruptImageError, decode_bgr, image_size, sniff_format
 from faceid.serve.errors import ApiError
 
-__all__ = ["DecodedImage", "decode_upload", "image_size"]
-
-_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+__all__ = ["DecodedImage", "decode_upload"]
 
 
 @dataclass(frozen=True)
@@ -24,40 +21,6 @@ class DecodedImage:
     bgr: np.ndarray
     filename: str
     sha256: str
-
-
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from the first start-of-frame marker, or None when no frame header is found."""
-    pos = 2
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            return None
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-            pos += 2
-            continue
-        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
-        if marker in _JPEG_SOF and pos + 9 <= len(data):
-            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
-            return width, height
-        pos += 2 + length
-    return None
-
-
-def image_size(data: bytes) -> tuple[int, int] | None:
-    """``(width, height)`` that a JPEG, PNG or BMP header declares, without decoding; None when unreadable."""
-    kind = sniff_format(data)
-    if kind == "png" and len(data) >= 24 and data[12:16] == b"IHDR":
-        return struct.unpack(">II", data[16:24])
-    if kind == "bmp" and len(data) >= 26:
-        width, height = struct.unpack("<ii", data[18:26])
-        return abs(width), abs(height)
-    if kind == "jpeg":
-        return _jpeg_size(data)
-    return None
 
 
 def decode_upload(data: bytes, filename: str, *, max_bytes: int, max_pixels: int) -> DecodedImage:
