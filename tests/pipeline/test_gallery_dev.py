@@ -130,3 +130,18 @@ def test_bf16_queries_against_the_fp32_gallery_name_the_same_people(
         assert [f.identity for f in ours] == [f.identity for f in reference], name
         for a, b in zip(ours, reference, strict=True):
             assert float(a.normed_embedding @ b.normed_embedding) >= 0.99
+
+
+def test_folder_enrolment_stores_the_services_quality_score(app, shared_data: Path) -> None:
+    """`faceid gallery add`/`build-index` record the same quality as `POST /v1/subjects/{name}/faces`: the score of
+    faceid.pipeline.quality.assess on the largest face's box, keypoints and aligned crop."""
+    from faceid.pipeline.align import align
+    from faceid.pipeline.enrol import embed_photos
+    from faceid.pipeline.quality import assess
+
+    photo = shared_data / "gallery_dev" / "query" / "obama_and_biden.jpg"
+    enrolled = embed_photos(app, [("someone", photo)]).faces[0]
+    image = load_bgr(photo)
+    largest = max(app.detect(image), key=lambda f: (f.bbox[2] - f.bbox[0]) * (f.bbox[3] - f.bbox[1]))
+    expected = assess(largest.bbox, largest.kps, align(image, largest.kps)).score
+    assert 0.0 < enrolled.quality <= 1.0 and enrolled.quality == pytest.approx(expected)

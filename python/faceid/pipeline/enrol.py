@@ -45,14 +45,14 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Enrolled:
     """One enrolled photo: the unit embedding of its (largest) face, detector score, image SHA-256 and quality (the
-    raw embedding's L2 norm, which grows with how recognisable the face is: the XNorm of the verification logs)."""
+    score in [0, 1] of :func:`faceid.pipeline.quality.assess`, as the service stores it; None without landmarks)."""
 
     name: str
     path: Path
     embedding: np.ndarray
     det_score: float
     digest: str
-    quality: float
+    quality: float | None
 
 
 @dataclass
@@ -121,9 +121,21 @@ def embed_photos(app: Any, entries: Iterable[tuple[str, Path]], *, strict: bool 
             logger.warning("%s: %d faces; the largest is enrolled", path, len(faces))
         face = _largest(faces)
         digest = hashlib.sha256(data).hexdigest()
-        quality = float(np.linalg.norm(face.embedding))
+        quality = _quality_score(image, face)
         report.faces.append(Enrolled(name, Path(path), face.normed_embedding, float(face.det_score), digest, quality))
     return report
+
+
+def _quality_score(image_bgr: np.ndarray, face: Any) -> float | None:
+    """The enrolment quality score in [0, 1] of :func:`faceid.pipeline.quality.assess` (the service's measure);
+    None for an aligned crop given without landmarks."""
+    from faceid.pipeline.align import align
+    from faceid.pipeline.quality import assess
+
+    points = np.asarray(face.kps)
+    if len(points) < 4:
+        return None
+    return assess(face.bbox, points, align(image_bgr, points)).score
 
 
 def check_found(report: EnrolReport, source: str | os.PathLike[str]) -> None:

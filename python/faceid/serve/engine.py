@@ -12,8 +12,8 @@ import numpy as np
 
 from faceid.eval.metrics import l2_normalize
 from faceid.pipeline.align import align, alignment_matrix
+from faceid.pipeline.quality import Quality, assess
 from faceid.serve.batching import DynamicBatcher
-from faceid.serve.quality import Quality, assess
 
 __all__ = ["DetectedFace", "Engine"]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from faceid.serve import quality
-from faceid.serve.quality import MAX_YAW, MIN_FACE_PX, MIN_SHARPNESS, assess, pose_ratios, sharpness
+from faceid.pipeline import quality
+from faceid.pipeline.quality import MAX_YAW, MIN_FACE_PX, MIN_SHARPNESS, assess, pose_ratios, sharpness
 
 
 def test_sharpness_is_the_laplacian_variance() -> None:
