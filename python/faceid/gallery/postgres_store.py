@@ -39,7 +39,9 @@ class PostgresStore(GalleryStore):
             from psycopg_pool import ConnectionPool
         except ImportError as error:
             raise InputError(f"PostgreSQL galleries need pip install 'faceid[postgres]' ({error})", self.url) from None
-        self._pool = ConnectionPool(self.url, min_size=1, max_size=4, open=False, kwargs={"autocommit": False})
+        self._pool = ConnectionPool(
+            self.url, min_size=1, max_size=4, open=False, timeout=self.wait_timeout, kwargs={"autocommit": False}
+        )
         try:
             self._pool.open(wait=True, timeout=10)
         except psycopg.Error as error:

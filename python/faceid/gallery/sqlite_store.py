@@ -43,7 +43,7 @@ class SQLiteStore(GalleryStore):
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         try:
-            self._db = sqlite3.connect(path, isolation_level=None, timeout=60, check_same_thread=False)
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=self.wait_timeout, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
         except sqlite3.DatabaseError as error:
             raise InputError(f"not a gallery store ({error})", path) from None

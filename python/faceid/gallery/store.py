@@ -73,7 +73,9 @@ class GalleryStore(ABC):
 
     ``fingerprint``/``model``/``dim``: the model that makes the embeddings (recorded in a new store; checked
     against an existing one, by fingerprint). ``create=False`` refuses a store that does not exist yet.
-    ``ann``: ``"auto"`` (faiss for large galleries when installed), ``"on"`` or ``"off"``.
+    ``ann``: ``"auto"`` (faiss for large galleries when installed), ``"on"`` or ``"off"``. ``wait_timeout``: seconds
+    an operation waits for the database (a pooled connection, SQLite's write lock) before it fails; a service
+    that must answer 503 quickly during an outage sets it low.
     """
 
     poll_interval = 0.5  # seconds between checks for other writers' changes
@@ -90,10 +92,12 @@ class GalleryStore(ABC):
         dtype: str = "float32",
         ann: str = "auto",
         ann_path: str | os.PathLike[str] | None = None,
+        wait_timeout: float = 60.0,
     ) -> None:
         if ann not in ("auto", "on", "off"):
             raise ValueError(f"ann must be auto, on or off, got {ann!r}")
         self.url, self._dtype, self._ann_mode = url, dtype, ann
+        self.wait_timeout = wait_timeout  # seconds an operation waits for the database (a connection, a lock)
         self._index_lock = threading.RLock()  # searches and index updates from several threads
         self._ann_path = None if ann_path is None else Path(ann_path)
         self._connect(create)

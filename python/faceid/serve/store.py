@@ -26,7 +26,7 @@ __all__ = ["EnrolResult", "ServeStore"]
 
 logger = logging.getLogger(__name__)
 
-POOL_TIMEOUT_S = 2.0
+WAIT_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -56,10 +56,10 @@ class ServeStore:
         self.url = url
         self._lock = threading.RLock()
         self._outages = _outage_types()
-        self._store = open_store(url, fingerprint=fingerprint, model=model, dim=dim, ann="off")
-        pool = getattr(self._store, "_pool", None)
-        if pool is not None:  # PostgreSQL: during an outage answer 503 within seconds, not after the pool's 30 s
-            pool.timeout = POOL_TIMEOUT_S
+        # during a database outage answer 503 within seconds, not after the store's default 60 s
+        self._store = open_store(
+            url, fingerprint=fingerprint, model=model, dim=dim, ann="off", wait_timeout=WAIT_TIMEOUT_S
+        )
 
     def close(self) -> None:
         with self._lock:
