@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from faceid.cli.argtypes import network_name, non_negative_int, positive_int
+from faceid.cli.paths import add_model_source_flag
 
 
 def register(groups: argparse._SubParsersAction) -> None:
@@ -46,7 +47,7 @@ def _register_embed(commands: argparse._SubParsersAction) -> None:
         "--repeats", type=positive_int, default=None, help="timed calls per path (default 30; --model 500)"
     )
     embed.add_argument("--threads", type=positive_int, default=2, help="with --model: faceid's threads (default 2)")
-    _model_source_flag(embed)
+    add_model_source_flag(embed)
     embed.add_argument("--json", default=None, help="also write the results here")
     embed.set_defaults(handler=_embed)
 
@@ -57,7 +58,7 @@ def _register_detect(commands: argparse._SubParsersAction) -> None:
     detect.add_argument("--image", default=None, help="BGR photo (default ../shared/data/.../obama_and_biden.jpg)")
     detect.add_argument("--repeats", type=positive_int, default=100, help="timed calls per path")
     detect.add_argument("--threads", type=positive_int, default=2, help="faceid's threads (the reference's: 5)")
-    _model_source_flag(detect)
+    add_model_source_flag(detect)
     detect.add_argument("--json", default=None, help="also write the results here")
     detect.set_defaults(handler=_detect)
 
@@ -65,7 +66,7 @@ def _register_detect(commands: argparse._SubParsersAction) -> None:
 def _register_compare(commands: argparse._SubParsersAction) -> None:
     compare = commands.add_parser("compare", help="recognisers and detectors side by side on ../shared (defaults)")
     compare.add_argument("--shared", default=None, help="shared data folder (default ../shared/data)")
-    _model_source_flag(compare)
+    add_model_source_flag(compare)
     compare.add_argument("--json", default=None, help="also write the results here")
     compare.set_defaults(handler=_compare)
 
@@ -75,7 +76,7 @@ def _register_pipeline(commands: argparse._SubParsersAction) -> None:
     pipeline.add_argument(
         "--shared", default=None, help="shared data folder (default <shared>/data, see FACEID_SHARED)"
     )
-    _model_source_flag(pipeline)
+    add_model_source_flag(pipeline)
     pipeline.add_argument("--repeats", type=positive_int, default=5, help="timed runs (the median is shown)")
     pipeline.add_argument("--json", default=None, help="also write the results here")
     pipeline.set_defaults(handler=_pipeline)
@@ -98,19 +99,9 @@ def _register_serve(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--clients", type=positive_int, default=8, help="concurrent HTTP clients")
     serve.add_argument("--requests", type=positive_int, default=2000, help="identify requests in total")
     serve.add_argument("--shared", default=None, help="shared data folder (default ../shared/data)")
-    _model_source_flag(serve)
+    add_model_source_flag(serve)
     serve.add_argument("--json", default=None, help="also write the results here")
     serve.set_defaults(handler=_serve)
-
-
-def _model_source_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model-source",
-        "--model_source",
-        dest="model_source",
-        default=None,
-        help="offline folder of pretrained files (default $FACEID_MODEL_SOURCE, then <shared>/models)",
-    )
 
 
 def _write_json(path: str | None, result: dict) -> int:

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from faceid.cli.argtypes import det_models, network_name, positive_int
+from faceid.cli.paths import add_model_source_flag
 from faceid.errors import FaceidError, UsageError
 
 
@@ -40,9 +41,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     evaluate.add_argument(
         "--det_model", choices=det_models, default="blazeface_short", help="detector for --gallery/--probe"
     )
-    evaluate.add_argument(
-        "--model-source", "--model_source", dest="model_source", default=None, help="offline pretrained files"
-    )
+    add_model_source_flag(evaluate)
     evaluate.set_defaults(handler=_eval)
 
 

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from faceid.cli.paths import add_model_source_flag
+
 STORE_HELP = "gallery store: a path (gallery.db), sqlite:///gallery.db or postgresql://user@host/db"
 
 
@@ -39,13 +41,7 @@ def register(groups: argparse._SubParsersAction) -> None:
     imports.add_argument(
         "--rec_model", default=None, help="the model that made an index.bin's embeddings (its fingerprint is recorded)"
     )
-    imports.add_argument(
-        "--model-source",
-        "--model_source",
-        dest="model_source",
-        default=None,
-        help="offline folder laid out like ../shared/models, for --rec_model (default $FACEID_MODEL_SOURCE)",
-    )
+    add_model_source_flag(imports)
     imports.set_defaults(handler=_import)
     export = commands.add_parser("export", help="write the gallery as a faceid index.npz")
     export.add_argument("--gallery", required=True, help=STORE_HELP)

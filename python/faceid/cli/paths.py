@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 
 from faceid.errors import FaceidError
 from faceid.paths import shared_candidates, shared_dir
+
+
+def add_model_source_flag(parser: argparse.ArgumentParser) -> None:
+    """``--model-source`` / ``--model_source``: the offline model folder, resolved by :func:`model_source`."""
+    parser.add_argument(
+        "--model-source",
+        "--model_source",
+        dest="model_source",
+        default=None,
+        help="offline folder of pretrained files, laid out like ../shared/models "
+        "(default $FACEID_MODEL_SOURCE, then <shared>/models)",
+    )
 
 
 def model_source(given: str | None, fallback: Path | None = None) -> str | None:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from faceid.cli.argtypes import cosine, det_models, positive_int, probability
-from faceid.cli.paths import model_source
+from faceid.cli.paths import add_model_source_flag, model_source
 from faceid.errors import FaceidError, UsageError
 
 
@@ -27,13 +27,7 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
         help="recognizer: pretrained name (mobileface_v1.0_infer, mobileface_v2), export folder or reference-style "
         "folder (inference.pdmodel + inference.pdiparams)",
     )
-    parser.add_argument(
-        "--model-source",
-        "--model_source",
-        dest="model_source",
-        default=None,
-        help="offline folder of pretrained files (default $FACEID_MODEL_SOURCE, then <shared>/models)",
-    )
+    add_model_source_flag(parser)
     for flag, what in (("--rec_mean", "mean"), ("--rec_std", "std")):
         parser.add_argument(
             flag,

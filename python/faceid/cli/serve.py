@@ -8,6 +8,7 @@ import logging
 import os
 
 from faceid.cli.argtypes import det_models
+from faceid.cli.paths import add_model_source_flag
 from faceid.errors import UsageError
 
 logger = logging.getLogger(__name__)
@@ -38,13 +39,7 @@ def register(groups: argparse._SubParsersAction) -> None:
         "--rec_thresh", type=float, default=None, help="cosine threshold for a match (default: the recognizer's)"
     )
     parser.add_argument("--det_thresh", type=float, default=0.75, help="minimum detector score")
-    parser.add_argument(
-        "--model-source",
-        "--model_source",
-        dest="model_source",
-        default=None,
-        help="offline pretrained model folder (default $FACEID_MODEL_SOURCE or ../shared/models)",
-    )
+    add_model_source_flag(parser)
     parser.add_argument("--threads", type=int, default=2, help="math threads of the recogniser")
     parser.add_argument("--detect_workers", type=int, default=4, help="threads running the detector")
     parser.add_argument("--batch_window_ms", type=float, default=3.0, help="dynamic batching window")
