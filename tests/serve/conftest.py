@@ -16,7 +16,7 @@ def gallery_dev(shared_data: Path) -> Path:
 def engine(shared_models: Path):
     from faceid.serve.engine import Engine
 
-    loaded = Engine(model_source=str(shared_models))
+    loaded = Engine("blazeface_short", "mobileface_v2", model_source=str(shared_models))
     yield loaded
     loaded.close()
 

@@ -199,18 +199,23 @@ class Recognizer:
         """Raw embeddings (N, D) of the faces that the (N, 2, 3) affine maps cut out of one uint8 (H, W, 3)
         image (see :func:`faceid.pipeline.align.alignment_matrix`): warp and normalisation run as one native
         pass straight into the model's float input, with no uint8 crop in between."""
-        _check_color(color)
-        image = np.asarray(image)
-        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"expected a uint8 (H, W, 3) image, got {image.dtype} {image.shape}")
         matrices = np.asarray(matrices, dtype=np.float64).reshape(-1, 2, 3)
         size = batch_size or self.batch_size
         out = np.empty((len(matrices), self.embedding_size), dtype=np.float32)
         for start in range(0, len(matrices), size):
             chunk = matrices[start : start + size]
-            batch = warp_faces(image, chunk, 112, mean=self.mean, std=self.std, src_is_bgr=color == "bgr")
-            out[start : start + len(chunk)] = self.run_batch(batch)
+            out[start : start + len(chunk)] = self.run_batch(self.warped_batch(image, chunk, color=color))
         return out
+
+    def warped_batch(self, image: np.ndarray, matrices: np.ndarray, *, color: str = "bgr") -> np.ndarray:
+        """The model's normalised float32 (N, 3, 112, 112) input for the faces that the (N, 2, 3) affine maps cut
+        out of one uint8 (H, W, 3) image: warp and normalisation in one native pass (for :meth:`run_batch`)."""
+        _check_color(color)
+        image = np.asarray(image)
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"expected a uint8 (H, W, 3) image, got {image.dtype} {image.shape}")
+        matrices = np.asarray(matrices, dtype=np.float64).reshape(-1, 2, 3)
+        return warp_faces(image, matrices, 112, mean=self.mean, std=self.std, src_is_bgr=color == "bgr")
 
     def run_batch(self, batch: np.ndarray) -> np.ndarray:
         """Raw embeddings of an already normalised (N, 3, 112, 112) float32 RGB batch, in one model run."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from faceid.eval.metrics import l2_normalize
+from faceid.embeddings import l2_normalize
 from faceid.pipeline.align import align, alignment_matrix
 from faceid.pipeline.quality import Quality, assess
 from faceid.serve.batching import DynamicBatcher
@@ -40,8 +40,8 @@ class Engine:
 
     def __init__(
         self,
-        det: str = "blazeface_short",
-        rec: str = "mobileface_v2",
+        det: str,
+        rec: str,
         *,
         model_source: str | os.PathLike[str] | None = None,
         det_thresh: float = 0.75,
@@ -83,11 +83,8 @@ class Engine:
         """Fill each face's unit ``embedding`` (one shared recogniser call with other requests' faces)."""
         if not faces:
             return faces
-        from faceid.ops.image import warp_faces
-
-        rec = self.recognizer
         matrices = np.stack([alignment_matrix(face.keypoints) for face in faces])
-        batch = warp_faces(image_bgr, matrices, 112, mean=rec.mean, std=rec.std, src_is_bgr=True)
+        batch = self.recognizer.warped_batch(image_bgr, matrices, color="bgr")
         embeddings = l2_normalize(self.batcher.submit(batch).result())
         for face, row in zip(faces, embeddings, strict=False):
             face.embedding = row
