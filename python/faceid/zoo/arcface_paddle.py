@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from faceid.io.hashing import sha256_file
-from faceid.zoo.registry import ModelRecord, cache_dir, get_record, list_records
+from faceid.zoo.registry import ModelRecord, cache_dir, get_record, list_records, source_root
 
 __all__ = ["export_with_faceid_graph", "load_predictor", "reference_meta", "unpack_inference_model"]
 
@@ -85,13 +85,9 @@ def unpack_inference_model(name: str, source: str | os.PathLike[str] | None = No
     target = cache_dir() / name
     if (target / _REQUIRED[0]).is_file():
         return _check_layout(target, target, record)
-    root = source or os.environ.get("FACEID_MODEL_SOURCE")
-    if not root:
-        raise FileNotFoundError(
-            f"{name}: no model source; set FACEID_MODEL_SOURCE (or pass --model-source) to a folder holding "
-            f"{archive_entry.path} or the folder it extracts to, downloaded from {archive_entry.url}"
-        )
-    archive = Path(root) / archive_entry.path
+    where = f"a folder holding {archive_entry.path} or the folder it extracts to, downloaded from {archive_entry.url}"
+    root = source_root(source, name, where)
+    archive = root / archive_entry.path
     folder = archive.with_suffix("")
     if folder.is_dir():
         return _check_layout(folder, folder, record)

@@ -360,19 +360,24 @@ def cache_dir() -> Path:
     return Path(os.environ.get("FACEID_HOME", Path.home() / ".faceid")) / "models"
 
 
+def source_root(source: str | os.PathLike[str] | None, what: str, where: str) -> Path:
+    """The offline model folder: ``source``, else ``$FACEID_MODEL_SOURCE``; a FileNotFoundError naming ``what``
+    is missing and ``where`` to get it when neither is set."""
+    root = source or os.environ.get("FACEID_MODEL_SOURCE")
+    if not root:
+        raise FileNotFoundError(f"{what}: no model source; set FACEID_MODEL_SOURCE (or pass --model-source) to {where}")
+    return Path(root)
+
+
 def source_file(entry: SourceFile, source: str | os.PathLike[str] | None = None) -> Path:
     """The verified local path of ``entry`` in the offline source folder.
 
     ``source`` defaults to ``$FACEID_MODEL_SOURCE``. Missing folder/file or a hash mismatch raises with the
     path and what to do.
     """
-    root = source or os.environ.get("FACEID_MODEL_SOURCE")
-    if not root:
-        raise FileNotFoundError(
-            f"{entry.path}: no model source; set FACEID_MODEL_SOURCE (or pass --model-source) to a folder laid out "
-            f"like ../shared/models, or download it from {entry.url or 'its project page'}"
-        )
-    path = Path(root) / entry.path
+    where = f"a folder laid out like ../shared/models, or download it from {entry.url or 'its project page'}"
+    root = source_root(source, entry.path, where)
+    path = root / entry.path
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found (expected {entry.path} under the model source {root})")
     if entry.sha256 is not None and (actual := sha256_file(path)) != entry.sha256:
