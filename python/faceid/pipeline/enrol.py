@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from faceid.errors import InputError
+from faceid.errors import FaceidError, InputError
 
 if TYPE_CHECKING:
     from faceid.eval.open_set import OpenSetReport
@@ -102,8 +102,9 @@ def embed_photos(app: Any, entries: Iterable[tuple[str, Path]], *, strict: bool 
             data = Path(path).read_bytes()
             image = load_bgr(path)
         except (OSError, ValueError) as error:
-            logger.error("%s: %s", path, error)
-            report.failures.append((Path(path), str(error)))
+            problem = _problem(error)
+            logger.error("%s: %s", path, problem)
+            report.failures.append((Path(path), problem))
             continue
         if app.detector is None and image.shape[:2] != (112, 112):
             height, width = image.shape[:2]
@@ -138,11 +139,20 @@ def _quality_score(image_bgr: np.ndarray, face: Any) -> float | None:
     return assess(face.bbox, points, align(image_bgr, points)).score
 
 
+def _problem(error: Exception) -> str:
+    """What is wrong with a photo, without its path (the report pairs it with the path)."""
+    if isinstance(error, FaceidError):
+        return error.message
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error)
+
+
 def check_found(report: EnrolReport, source: str | os.PathLike[str]) -> None:
     """An InputError listing what was found when no photo gave a face."""
     if not report.faces:
         problems = report.failures + report.skipped
-        found = "; ".join(f"{path.parent.name}/{path.name}: {problem}" for path, problem in problems[:10])
+        found = "; ".join(f"{Path(path.parent.name, path.name)}: {problem}" for path, problem in problems[:10])
         raise InputError(f"no face enrolled from any photo ({found or 'no photos'})", source)
 
 
