@@ -53,7 +53,7 @@ def _healthy(client) -> None:
 def test_detect_embed_verify_match_the_library(client, engine, gallery_dev: Path, shared_data: Path) -> None:
     import cv2
 
-    from faceid.eval.metrics import l2_normalize
+    from faceid.embeddings import l2_normalize
     from faceid.pipeline.align import alignment_matrix
 
     photo = gallery_dev / "query" / "kit_with_rose.jpg"
