@@ -28,7 +28,7 @@ EXPECTED = {
 def app(shared_models: Path, shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FACEID_HOME", str(tmp_path_factory.mktemp("faceid_home")))  # conversions: a temp cache
-        analysis = FaceAnalysis("blazeface_short", "mobileface_v2", model_source=shared_models)
+        analysis = FaceAnalysis("blazeface_short", "mobileface_v2", model_source=shared_models, precision="fp32")
         analysis.index = analysis.build_index(iter_gallery_images(shared_data / "gallery_dev" / "train"))
         yield analysis
 

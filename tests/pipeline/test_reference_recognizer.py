@@ -47,6 +47,13 @@ def _reference_embeddings(folder: Path, faces_bgr: np.ndarray) -> np.ndarray:
     return predictor.run(np.ascontiguousarray(batch))
 
 
+@pytest.fixture
+def empty_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``FACEID_HOME`` set to an empty folder (the model cache)."""
+    monkeypatch.setenv("FACEID_HOME", str(tmp_path))
+    return tmp_path
+
+
 def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
@@ -123,17 +130,41 @@ def test_the_detector_folder_is_refused_as_a_recogniser(shared_models: Path) -> 
         Recognizer(shared_models / "seed" / "blazeface_fpn_ssh_1000e_v1.0_infer")
 
 
-def test_bf16_is_checked_against_fp32_on_it(
-    seed_folder: Path, by_name: Recognizer, lfw_faces: np.ndarray, caplog: pytest.LogCaptureFixture
+def test_bf16_runs_its_weights_in_faceids_graph_and_keeps_its_fingerprint(
+    seed_folder: Path,
+    by_name: Recognizer,
+    lfw_faces: np.ndarray,
+    cpu_has_bf16: bool,
+    empty_home: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """bf16 is used only where it agrees with fp32; on the legacy program Paddle 3.3.1's oneDNN bf16 gives NaN,
-    so the check falls back to fp32 and says so."""
+    """On the legacy program Paddle 3.3.1's oneDNN bf16 gives NaN, so bf16 runs the same weights in faceid's
+    MobileFaceNet graph (exported once into the cache), checked against fp32 at load; the fingerprint (what a
+    gallery was enrolled with) is still that of the published weights."""
     with caplog.at_level(logging.WARNING, logger="faceid.pipeline.recognizer"):
         recognizer = Recognizer(seed_folder, threads=2, precision="bf16")
     cosine = _cosine(recognizer.embed(lfw_faces), by_name.embed(lfw_faces))
     assert cosine.min() >= 0.99
-    if recognizer.precision == "fp32":
-        assert "bf16 disagrees with fp32" in caplog.text
+    assert recognizer.fingerprint == by_name.fingerprint
+    if not cpu_has_bf16:
+        assert recognizer.precision == "fp32" and "bf16 disagrees with fp32" in caplog.text
+        return
+    assert recognizer.precision == "bf16" and recognizer.backend == "native"
+    assert recognizer.program.parent == empty_home / "models" / f"{NAME}.faceid", recognizer.program
+    assert cosine.max() < 1.0 - 1e-6  # really bf16: not the fp32 numbers
+
+
+def test_auto_precision_is_bf16_only_on_a_cpu_with_fast_bf16(
+    seed_folder: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import faceid.pipeline.recognizer as recognizer_module
+
+    monkeypatch.setattr(recognizer_module, "_cpu_has_fast_bf16", lambda: False)
+    with caplog.at_level(logging.INFO, logger="faceid.pipeline.recognizer"):
+        recognizer = Recognizer(seed_folder, threads=1, precision="auto", backend="python")
+    assert recognizer.precision == "fp32" and "bf16" not in caplog.text  # not tried at all
+    with pytest.raises(ValueError, match=r"precision must be one of fp32, bf16, auto, fp16, got 'int8'"):
+        Recognizer(seed_folder, precision="int8")
 
 
 @pytest.mark.parametrize("name", ["mobileface_v2", NAME])

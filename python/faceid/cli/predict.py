@@ -53,9 +53,10 @@ def _model_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cpu_threads", type=positive_int, default=2, help="CPU threads per predictor (>= 1)")
     parser.add_argument(
         "--precision",
-        choices=["fp32", "bf16", "fp16"],
-        default="fp32",
-        help="recognizer precision: bf16 on CPUs with bf16 (checked against fp32 first), fp16 on GPU only",
+        choices=["auto", "fp32", "bf16", "fp16"],
+        default="auto",
+        help="recognizer precision: auto = bf16 on CPUs with fast bf16 where it agrees with fp32 at load, else "
+        "fp32; bf16 (checked against fp32 first); fp16 on GPU only",
     )
     parser.add_argument("--use_gpu", action="store_true", help="recognizer on the GPU (Paddle GPU build)")
     parser.add_argument("--enable_mkldnn", default="true", help="accepted for the reference wheel; oneDNN is on")

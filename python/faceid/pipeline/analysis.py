@@ -55,7 +55,8 @@ class FaceAnalysis:
     for ``blazeface_fpn_ssh``, which gives boxes only); ``det_thresh``: the detector's score threshold (default
     its own: 0.75 for BlazeFace, the wheel's 0.8 for FPN-SSH);
     ``rec_thresh``: the cosine a gallery match needs (default: the recogniser's zoo record's, else
-    ``DEFAULT_REC_THRESH``); ``threads``, ``device``, ``precision`` and ``max_batch_size`` go to the
+    ``DEFAULT_REC_THRESH``); ``threads``, ``device``, ``precision`` (default ``auto``: bf16 where the
+    CPU has it and it agrees with fp32 at load) and ``max_batch_size`` go to the
     :class:`Recognizer` (``rec_preprocess`` as its ``preprocess``: mean/std of a reference-style folder).
     """
 
@@ -71,7 +72,7 @@ class FaceAnalysis:
         cdd_num: int = 5,
         threads: int = 2,
         device: str = "cpu",
-        precision: str = "fp32",
+        precision: str = "auto",
         max_batch_size: int = 32,
         landmarks: str | None = None,
         rec_preprocess: dict | None = None,

@@ -58,6 +58,16 @@ def _model_meta(model_dir: Path, preprocess: dict[str, Any] | None = None) -> di
     return reference_meta(model_dir, **(preprocess or {}))
 
 
+_PRECISIONS = ("fp32", "bf16", "auto", "fp16")
+
+
+def _cpu_has_fast_bf16() -> bool:
+    """Whether oneDNN runs bf16 natively on this CPU (AVX512-BF16 or AMX): where ``precision="auto"`` tries it."""
+    from paddle.base import core
+
+    return bool(core.supports_bfloat16_fast_performance())
+
+
 def _check_color(color: str) -> None:
     if color not in ("bgr", "rgb"):
         raise ValueError(f"color must be 'bgr' or 'rgb', got {color!r}")
@@ -69,7 +79,8 @@ class Recognizer:
     ``device``: ``cpu``, ``gpu`` or ``gpu:<id>`` (a GPU that Paddle cannot use is an error, never a silent
     fallback to the CPU); the model files are checked against the SHA-256s in ``faceid.json`` (once per file
     version: the verdict is cached by path, size and mtime); ``threads``: CPU math threads per predictor; ``precision``:
-    ``fp32``, ``bf16`` (CPU, oneDNN) or ``fp16`` (GPU); ``backend``: ``auto`` (native when usable),
+    ``fp32``, ``bf16`` (CPU, oneDNN; kept only where it agrees with fp32 at load), ``auto`` (bf16 on a CPU with
+    fast bf16 where it agrees, else fp32) or ``fp16`` (GPU); ``backend``: ``auto`` (native when usable),
     ``native`` (error when not usable) or ``python``; ``model_source``: offline folder of pretrained source
     files (default ``$FACEID_MODEL_SOURCE``) when ``model`` is a pretrained model's name; ``preprocess``:
     ``{"mean": (r, g, b), "std": (r, g, b)}`` for a reference-style folder whose weights no zoo record describes.
@@ -91,6 +102,8 @@ class Recognizer:
             raise ValueError(f"backend must be auto, native or python, got {backend!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if precision not in _PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(_PRECISIONS)}, got {precision!r}")
         device = check_device(device)
         self.model_dir = _resolve_model_dir(model, model_source)
         self.meta: dict[str, Any] = _model_meta(self.model_dir, preprocess)
@@ -99,14 +112,14 @@ class Recognizer:
         self.batch_size = batch_size
         self.program, self.params = find_program(self.model_dir, prefer="pdmodel" if device == "cpu" else "json")
         verify_export_files(self.model_dir, self.program, self.params)
-        self.precision = "fp32" if precision == "bf16" else precision
+        self.precision = "fp32" if precision in ("bf16", "auto") else precision
         self._python = PaddlePredictor(
             self.program, self.params, device=device, threads=threads, precision=self.precision
         )
         size = self.meta["embedding_size"]  # None for a reference-style folder no record describes: ask the model
         self.embedding_size = int(size or self._python.run(np.zeros((1, 3, 112, 112), np.float32)).shape[1])
-        if precision == "bf16":
-            self._try_bf16(device, threads)
+        if precision == "bf16" or (precision == "auto" and device == "cpu" and _cpu_has_fast_bf16()):
+            self._try_bf16(device, threads, quiet=precision == "auto")
         self._native = None
         self.backend, self.backend_reason = "python", f"backend={backend!r}"
         if backend != "python":
@@ -121,33 +134,54 @@ class Recognizer:
             self._fingerprint = model_fingerprint(self.model_dir)
         return self._fingerprint
 
-    def _try_bf16(self, device: str, threads: int, minimum: float = 0.99) -> None:
-        """Switch to bf16 only if it keeps cosine >= ``minimum`` to the fp32 predictor on a probe batch. bf16
-        through oneDNN needs the PIR program (the legacy one fails on mixed-dtype adds in Paddle 3.3.1); the plain
-        one is tried first, then the export's PReLU-packed variant (:mod:`faceid.export.onednn_bf16`), which is
-        what Paddle 3.3.1's bf16 PReLU kernel reads correctly."""
+    def _try_bf16(self, device: str, threads: int, minimum: float = 0.99, *, quiet: bool = False) -> None:
+        """Switch to bf16 only if it keeps cosine >= ``minimum`` to the fp32 predictor on a probe batch (``quiet``:
+        say so at info level, not as a warning, when it does not)."""
         faces = np.random.default_rng(0).integers(0, 256, size=(8, 112, 112, 3), dtype=np.uint8)
         batch = hwc_to_chw(faces, mean=self.mean, std=self.std)
         reference = self._python.run(batch)
-        candidates = [find_program(self.model_dir, prefer="json")]
-        variant = (self.model_dir / f"{BF16_PREFIX}.json", self.model_dir / f"{BF16_PREFIX}.pdiparams")
-        if variant[0].is_file() and variant[1].is_file():
-            candidates.append(variant)
-        verify_export_files(self.model_dir, *(path for pair in candidates for path in pair))
         worst = []
-        for program, params in candidates:
+        for program, params in self._bf16_candidates():
             candidate = PaddlePredictor(program, params, device=device, threads=threads, precision="bf16")
             output = candidate.run(batch)
             norms = np.linalg.norm(reference, axis=1) * np.linalg.norm(output, axis=1)
             cosine = float(((reference * output).sum(1) / np.maximum(norms, 1e-12)).min())
             if cosine >= minimum:
                 self.program, self.params, self._python, self.precision = program, params, candidate, "bf16"
-                logger.info("bf16 with %s (min cosine %.4f to fp32)", program.name, cosine)
+                logger.info("bf16 with %s (min cosine %.4f to fp32)", program, cosine)
                 return
             worst.append(f"{program.name}: {cosine:.3f}")
-        logger.warning(
-            "bf16 disagrees with fp32 (min cosine %s < %.2f) on this CPU/Paddle; using fp32", ", ".join(worst), minimum
-        )
+        message = "bf16 disagrees with fp32 (min cosine %s < %.2f) on this CPU/Paddle; using fp32"
+        (logger.info if quiet else logger.warning)(message, ", ".join(worst) or "no bf16 program", minimum)
+
+    def _bf16_candidates(self) -> list[tuple[Path, Path]]:
+        """Programs that may run in bf16, hash-checked: bf16 through oneDNN needs a PIR program (the legacy one
+        fails on mixed-dtype adds in Paddle 3.3.1): the export's PReLU-packed variant first
+        (:mod:`faceid.export.onednn_bf16`, what Paddle 3.3.1's bf16 PReLU kernel reads correctly), then the plain one. A
+        reference-style folder of a published MobileFaceNet (legacy program only) gets the same weights in faceid's
+        graph (:func:`faceid.zoo.arcface_paddle.faceid_graph_of`, exported once into the cache); the
+        fingerprint stays that of ``model_dir``."""
+        folders = [self.model_dir]
+        if not (self.model_dir / "faceid.json").is_file():
+            from faceid.zoo.arcface_paddle import faceid_graph_of
+
+            graph = faceid_graph_of(self.model_dir)
+            folders += [graph] if graph is not None else []
+        candidates = []
+        for folder in folders:
+            pairs = [
+                (folder / f"{BF16_PREFIX}.json", folder / f"{BF16_PREFIX}.pdiparams"),
+                find_program(folder, prefer="json"),
+            ]
+            pairs = [
+                (program, params)
+                for program, params in pairs
+                if program.suffix == ".json" and program.is_file() and params.is_file()
+            ]
+            if pairs:
+                verify_export_files(folder, *(path for pair in pairs for path in pair))
+            candidates += pairs
+        return candidates
 
     def _try_native(self, device: str, threads: int, precision: str, *, required: bool) -> None:
         if device != "cpu":

@@ -55,7 +55,9 @@ class Engine:
 
         self.det_name, self.rec_name = det, str(rec)
         self.detector = FaceDetector(det, model_source=model_source, score_threshold=det_thresh)
-        self.recognizer = Recognizer(rec, threads=threads, model_source=model_source, batch_size=max_batch)
+        self.recognizer = Recognizer(
+            rec, threads=threads, precision="auto", model_source=model_source, batch_size=max_batch
+        )
         self.fingerprint = self.recognizer.fingerprint
         self.dim = self.recognizer.embedding_size
         self._detect_pool = ThreadPoolExecutor(max_workers=detect_workers, thread_name_prefix="faceid-detect")

@@ -29,7 +29,7 @@ import numpy as np
 from faceid.io.hashing import sha256_file
 from faceid.zoo.registry import ModelRecord, cache_dir, get_record, list_records, source_root
 
-__all__ = ["export_with_faceid_graph", "load_predictor", "reference_meta", "unpack_inference_model"]
+__all__ = ["export_with_faceid_graph", "faceid_graph_of", "load_predictor", "reference_meta", "unpack_inference_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -188,24 +188,47 @@ def export_with_faceid_graph(name: str, source: str | os.PathLike[str] | None = 
     installed) of Arcface-Paddle's published MobileFaceNet ``name``: its hash-checked weights loaded into faceid's
     ``MobileFaceNet_128``, whose layers read them in the published program's order. Cached under
     ``cache_dir() / f"{name}.faceid"``."""
+    record = get_record(name)
+    _check_faceid_graph(record)
+    target = cache_dir() / f"{record.name}.faceid"
+    with_onnx = onnx and importlib.util.find_spec("paddle2onnx") is not None
+    if (target / "faceid.json").is_file() and (target / "inference.onnx").is_file() >= with_onnx:
+        return target
+    return _write_faceid_graph(record, unpack_inference_model(record.name, source), target, onnx=with_onnx)
+
+
+def faceid_graph_of(folder: str | os.PathLike[str]) -> Path | None:
+    """:func:`export_with_faceid_graph` of a reference-style ``folder`` whose weights are a published MobileFaceNet
+    (matched by SHA-256), read from that folder, without ONNX (what a Recognizer's bf16 needs); ``None`` for
+    other weights."""
+    record = match_record(folder)
+    if record is None or not record.architecture.startswith(_FACEID_GRAPH_ARCHITECTURE):
+        return None
+    target = cache_dir() / f"{record.name}.faceid"
+    if (target / "faceid.json").is_file():
+        return target
+    return _write_faceid_graph(record, _check_layout(Path(folder), Path(folder), record), target, onnx=False)
+
+
+_FACEID_GRAPH_ARCHITECTURE = "Arcface-Paddle MobileFaceNet_128"
+
+
+def _check_faceid_graph(record: ModelRecord) -> None:
+    if not record.architecture.startswith(_FACEID_GRAPH_ARCHITECTURE):
+        raise ValueError(f"{record.name}: only Arcface-Paddle's MobileFaceNet_128 has a faceid graph")
+
+
+def _write_faceid_graph(record: ModelRecord, folder: Path, target: Path, *, onnx: bool) -> Path:
     import paddle
 
     from faceid.export import export_model
     from faceid.models import create_model
 
-    record = get_record(name)
-    if not record.architecture.startswith("Arcface-Paddle MobileFaceNet_128"):
-        raise ValueError(f"{name}: only Arcface-Paddle's MobileFaceNet_128 has a faceid graph")
-    target = cache_dir() / f"{record.name}.faceid"
-    if (target / "faceid.json").is_file():
-        return target
-    folder = unpack_inference_model(record.name, source)
     model = create_model("MobileFaceNet_128", embedding_size=record.extra["embedding_size"])
     keys, values = list(model.state_dict()), _program_parameters(folder)
     shapes = [tuple(model.state_dict()[key].shape) for key in keys]
     if len(keys) != len(values) or any(shape != value.shape for shape, value in zip(shapes, values, strict=False)):
         raise ValueError(f"{folder}: its parameters do not fit faceid's MobileFaceNet_128")
     model.set_state_dict({key: paddle.to_tensor(value) for key, value in zip(keys, values, strict=False)})
-    with_onnx = onnx and importlib.util.find_spec("paddle2onnx") is not None
-    export_model(model, target, network="MobileFaceNet_128", embedding_size=128, source=str(folder), onnx=with_onnx)
+    export_model(model, target, network="MobileFaceNet_128", embedding_size=128, source=str(folder), onnx=onnx)
     return target
