@@ -36,7 +36,10 @@ def _register_decode(commands: argparse._SubParsersAction) -> None:
 
 def _register_embed(commands: argparse._SubParsersAction) -> None:
     embed = commands.add_parser("embed", help="embedding latency: Recognizer vs bare predictor vs ONNX Runtime")
-    embed.add_argument("--network", type=network_name, default="MobileFaceNet_128", help="backbone to export and time")
+    # default=None: argparse would run network_name (which imports Paddle) on a string default at every parse
+    embed.add_argument(
+        "--network", type=network_name, default=None, help="backbone to export and time (default MobileFaceNet_128)"
+    )
     embed.add_argument(
         "--model",
         default=None,
@@ -131,7 +134,7 @@ def _embed(args: argparse.Namespace) -> int:
 
     if args.model is not None:
         return _reference_embed(args)
-    result = run_embed_benchmark(args.network, repeats=args.repeats or 30)
+    result = run_embed_benchmark(args.network or "MobileFaceNet_128", repeats=args.repeats or 30)
     print(format_embed_table(result))
     return _write_json(args.json, result)
 
