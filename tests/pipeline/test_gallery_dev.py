@@ -145,3 +145,21 @@ def test_folder_enrolment_stores_the_services_quality_score(app, shared_data: Pa
     largest = max(app.detect(image), key=lambda f: (f.bbox[2] - f.bbox[0]) * (f.bbox[3] - f.bbox[1]))
     expected = assess(largest.bbox, largest.kps, align(image, largest.kps)).score
     assert 0.0 < enrolled.quality <= 1.0 and enrolled.quality == pytest.approx(expected)
+
+
+def test_folder_enrolment_refuses_a_damaged_jpeg_and_hashes_the_bytes_it_embedded(
+    app, shared_data: Path, tmp_path: Path
+) -> None:
+    """A JPEG whose entropy data is destroyed (OpenCV would decode garbage with a warning) is a failure naming the
+    problem, not an enrolled face; a good photo's digest is the SHA-256 of its file."""
+    import hashlib
+
+    from faceid.pipeline.enrol import embed_photos
+
+    photo = shared_data / "gallery_dev" / "query" / "obama1.jpg"
+    damaged = bytearray(photo.read_bytes())
+    damaged[len(damaged) // 2 : len(damaged) // 2 + 200] = b"\xff\x00" * 100
+    (tmp_path / "damaged.jpg").write_bytes(bytes(damaged))
+    report = embed_photos(app, [("obama", tmp_path / "damaged.jpg"), ("obama", photo)])
+    assert [(path.name, "corrupt JPEG" in problem) for path, problem in report.failures] == [("damaged.jpg", True)]
+    assert [face.digest for face in report.faces] == [hashlib.sha256(photo.read_bytes()).hexdigest()]

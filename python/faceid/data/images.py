@@ -116,12 +116,16 @@ def load_bgr(path: str | os.PathLike[str]) -> np.ndarray:
 
 
 def load_photo_bgr(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read a user's photo into uint8 BGR as :func:`load_bgr` does (OpenCV, EXIF orientation applied), but strictly:
-    a JPEG that libjpeg would only warn about (damaged data, decoded as garbage with a message on stderr) is refused
-    by a native check first, so a damaged file is one clear error."""
+    """Read a user's photo into uint8 BGR as :func:`load_bgr` does, but strictly (:func:`decode_photo_bgr`)."""
+    return decode_photo_bgr(read_image_bytes(path), path)
+
+
+def decode_photo_bgr(data: bytes, path: str | os.PathLike[str]) -> np.ndarray:
+    """Decode a user's photo into uint8 BGR as :func:`decode_bgr` does (OpenCV, EXIF orientation applied), but
+    strictly: a JPEG that libjpeg would only warn about (damaged data, decoded as garbage with a message on stderr)
+    is refused by a native check first, so a damaged file is one clear error (naming ``path``)."""
     from faceid.ops.image import DecodeError, decode_jpeg
 
-    data = read_image_bytes(path)
     if sniff_format(data) == "jpeg" and data.rfind(b"\xff\xd9") >= 0:
         size = image_size(data)
         if size is None or size[0] * size[1] <= MAX_IMAGE_PIXELS:

@@ -92,15 +92,15 @@ def _largest(faces: list[Any]) -> Any:
 def embed_photos(app: Any, entries: Iterable[tuple[str, Path]], *, strict: bool = False) -> EnrolReport:
     """Embed one face per photo with a :class:`faceid.pipeline.FaceAnalysis` (``app.detector`` None: the photos
     are aligned 112x112 crops, checked). Problems with single photos are collected in ``failures``."""
-    from faceid.data.images import load_bgr
+    from faceid.data.images import decode_photo_bgr, read_image_bytes
 
     if app.recognizer is None:
         raise ValueError("enrolment needs a recognizer")
     report = EnrolReport()
     for name, path in entries:
         try:
-            data = Path(path).read_bytes()
-            image = load_bgr(path)
+            data = read_image_bytes(path)
+            image = decode_photo_bgr(data, path)  # read once: the digest and the pixels come from the same bytes
         except (OSError, ValueError) as error:
             problem = _problem(error)
             logger.error("%s: %s", path, problem)
