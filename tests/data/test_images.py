@@ -51,3 +51,50 @@ def test_load_photo_refuses_a_jpeg_that_libjpeg_only_warns_about(tmp_path: Path)
     (tmp_path / "empty.jpg").write_bytes(b"")
     with pytest.raises(CorruptImageError, match="empty file"):
         load_photo_bgr(tmp_path / "empty.jpg")
+
+
+def _with_exif_orientation(jpeg: bytes, orientation: int, byte_order: str) -> bytes:
+    """``jpeg`` with an APP1 Exif segment (IFD0: an unrelated tag, then Orientation) right after SOI, written by hand
+    from the TIFF/EXIF layout."""
+    order = "little" if byte_order == "II" else "big"
+
+    def entry(tag: int, kind: int, value: int) -> bytes:  # SHORT values sit left-justified in the 4-byte field
+        return tag.to_bytes(2, order) + kind.to_bytes(2, order) + (1).to_bytes(4, order) + value.to_bytes(2, order) * 2
+
+    ifd = (2).to_bytes(2, order) + entry(0x0128, 3, 2) + entry(0x0112, 3, orientation) + bytes(4)
+    tiff = byte_order.encode() + (42).to_bytes(2, order) + (8).to_bytes(4, order) + ifd
+    payload = b"Exif\x00\x00" + tiff
+    return jpeg[:2] + b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload + jpeg[2:]
+
+
+@pytest.mark.parametrize("byte_order", ["II", "MM"])
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_photos_decode_as_opencv_does_with_every_exif_orientation(
+    tmp_path: Path, orientation: int, byte_order: str
+) -> None:
+    """The strict reader's single native decode is used only when EXIF asks for no rotation; every orientation
+    gives exactly OpenCV's pixels (OpenCV applies the tag)."""
+    import cv2
+
+    from faceid.data.images import jpeg_exif_orientation
+
+    image = cv2.GaussianBlur(np.random.default_rng(2).integers(0, 255, (48, 80, 3), dtype=np.uint8), (5, 5), 0)
+    jpeg = _with_exif_orientation(cv2.imencode(".jpg", image)[1].tobytes(), orientation, byte_order)
+    assert jpeg_exif_orientation(jpeg) == orientation
+    (tmp_path / "photo.jpg").write_bytes(jpeg)
+    expected = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert expected.shape[:2] == ((48, 80) if orientation <= 4 else (80, 48))  # the tag really is read by OpenCV
+    np.testing.assert_array_equal(load_photo_bgr(tmp_path / "photo.jpg"), expected)
+
+
+def test_photos_without_exif_are_opencvs_pixels(shared_data: Path) -> None:
+    import cv2
+
+    from faceid.data.images import jpeg_exif_orientation
+
+    photos = sorted((shared_data / "gallery_dev").rglob("*.jpg"))
+    assert photos
+    for path in photos:
+        data = path.read_bytes()
+        assert jpeg_exif_orientation(data) in (None, 1), path
+        np.testing.assert_array_equal(load_photo_bgr(path), cv2.imdecode(np.frombuffer(data, np.uint8), 1), str(path))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -50,12 +51,13 @@ def read_image_bytes(path: str | os.PathLike[str]) -> bytes:
 _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from the first start-of-frame marker, or None when no frame header is found."""
+def _jpeg_segments(data: bytes) -> Iterator[tuple[int, int, int]]:
+    """``(marker, start, end)`` of each header segment (``data[start:end]`` its payload after the length) up to the
+    first frame header; stops at anything that is not a marker."""
     at = 2
     while at + 4 <= len(data):
         if data[at] != 0xFF:
-            return None
+            return
         marker = data[at + 1]
         if marker == 0xFF:  # fill byte
             at += 1
@@ -64,9 +66,37 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
             at += 2
             continue
         length = int.from_bytes(data[at + 2 : at + 4], "big")
-        if marker in _JPEG_SOF and at + 9 <= len(data):
-            return int.from_bytes(data[at + 7 : at + 9], "big"), int.from_bytes(data[at + 5 : at + 7], "big")
+        yield marker, at + 4, min(at + 2 + length, len(data))
+        if marker in _JPEG_SOF:
+            return
         at += 2 + length
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the first start-of-frame marker, or None when no frame header is found."""
+    for marker, start, end in _jpeg_segments(data):
+        if marker in _JPEG_SOF and start + 5 <= end:
+            height, width = (int.from_bytes(data[start + i : start + i + 2], "big") for i in (1, 3))
+            return width, height
+    return None
+
+
+def jpeg_exif_orientation(data: bytes) -> int | None:
+    """The EXIF orientation tag (1-8) of a JPEG's APP1 segment, or None when it has none (or it cannot be read)."""
+    for marker, start, end in _jpeg_segments(data):
+        if marker != 0xE1 or data[start : start + 6] != b"Exif\x00\x00":
+            continue
+        tiff = data[start + 6 : end]
+        order = {b"II": "little", b"MM": "big"}.get(tiff[:2])
+        if order is None or len(tiff) < 8:
+            return None
+        ifd = int.from_bytes(tiff[4:8], order)
+        if ifd + 2 > len(tiff):
+            return None
+        for entry in range(ifd + 2, ifd + 2 + 12 * int.from_bytes(tiff[ifd : ifd + 2], order), 12):
+            if entry + 12 <= len(tiff) and int.from_bytes(tiff[entry : entry + 2], order) == 0x0112:
+                return int.from_bytes(tiff[entry + 8 : entry + 10], order)  # a SHORT, left-justified
+        return None
     return None
 
 
@@ -123,15 +153,21 @@ def load_photo_bgr(path: str | os.PathLike[str]) -> np.ndarray:
 def decode_photo_bgr(data: bytes, path: str | os.PathLike[str]) -> np.ndarray:
     """Decode a user's photo into uint8 BGR as :func:`decode_bgr` does (OpenCV, EXIF orientation applied), but
     strictly: a JPEG that libjpeg would only warn about (damaged data, decoded as garbage with a message on stderr)
-    is refused by a native check first, so a damaged file is one clear error (naming ``path``)."""
+    is refused by the native decoder first, so a damaged file is one clear error (naming ``path``); the native
+    decode is the result unless EXIF asks for a rotation (decoded once, not twice)."""
+    import cv2
+
     from faceid.ops.image import DecodeError, decode_jpeg
 
     if sniff_format(data) == "jpeg" and data.rfind(b"\xff\xd9") >= 0:
         size = image_size(data)
         if size is None or size[0] * size[1] <= MAX_IMAGE_PIXELS:
             try:
-                decode_jpeg(data, MAX_IMAGE_PIXELS)
+                rgb = decode_jpeg(data, MAX_IMAGE_PIXELS)  # bit-exact with OpenCV's decode (tested)
             except DecodeError as error:
                 if "colour space" not in str(error):  # CMYK/YCCK: OpenCV reads those
                     raise CorruptImageError(path, str(error)) from None
+            else:
+                if jpeg_exif_orientation(data) in (None, 1):  # else OpenCV applies the rotation
+                    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     return decode_bgr(data, path)
