@@ -188,8 +188,12 @@ Candidates bf16_candidates(const uint16_t* panels, size_t n_rows, size_t dim, co
   const Problem pb{panels, n_rows, bf16_pairs(dim), panel_size(dim), batch, std::max<size_t>(k, 1), q.data(),
                    margins, tile_function()};
   const size_t tiles = (n_rows + 31) / 32;
-  // A few parts per thread so a busy core does not hold the others up; each part has its own heaps.
-  const size_t count = num_threads <= 0 ? 1 : std::min<size_t>(tiles, 4 * static_cast<size_t>(num_threads));
+  // A few parts per thread so a busy core does not hold the others up; each part has its own heaps. Below
+  // kMinThreadedTiles the threads would cost more than they save.
+  constexpr size_t kMinThreadedTiles = 256;  // 8192 rows
+  const size_t count = num_threads <= 0 || tiles < kMinThreadedTiles
+                           ? 1
+                           : std::min<size_t>(tiles, 4 * static_cast<size_t>(num_threads));
   std::vector<std::vector<QueryState>> parts(std::max<size_t>(count, 1), std::vector<QueryState>(batch));
   if (tiles > 0) {
     ThreadPool pool(count > 1 ? num_threads : 0);

@@ -52,7 +52,7 @@ struct Candidates {
 
 // Rows [0, n_rows) of `panels` against `queries` (batch x dim float32, finite): every row whose bf16 score is
 // >= (that query's k-th best bf16 score) - margins[q] (all rows when n_rows <= k). Work is split over
-// num_threads worker threads (0: all in the calling thread). Uses the AVX512-BF16 kernel when
+// num_threads worker threads (0, or fewer than 8192 rows: all in the calling thread). Uses the AVX512-BF16 kernel when
 // simd::use_avx512_bf16(), else the scalar one (the same sums, possibly in another order).
 Candidates bf16_candidates(const uint16_t* panels, size_t n_rows, size_t dim, const float* queries, size_t batch,
                            size_t k, const float* margins, int num_threads);

@@ -141,15 +141,15 @@ def test_candidates_equal_brute_force(count: int, dim: int, k: int) -> None:
 
 def test_candidates_do_not_depend_on_the_threads_or_stale_rows() -> None:
     rng = np.random.default_rng(6)
-    rows = _unit(rng.normal(size=(1500, 40)))
-    queries = _unit(rng.normal(size=(7, 40)))
+    rows = _unit(rng.normal(size=(9000, 16)))  # enough rows (>= 8192) for the threaded split
+    queries = _unit(rng.normal(size=(7, 16)))
     panels = ops.pack_bf16_panels(rows)
-    runs = [ops.bf16_candidates(panels, 1234, queries, 10, 0.02, num_threads=t) for t in (0, 1, 3)]
+    runs = [ops.bf16_candidates(panels, 8701, queries, 10, 0.02, num_threads=t) for t in (0, 1, 3)]
     for run in runs[1:]:
         for a, b in zip(runs[0], run, strict=True):
             np.testing.assert_array_equal(a, b)
-    assert runs[0][1].max() < 1234  # rows past n_rows (still in the panels) are never candidates
-    _assert_candidates(runs[0], rows[:1234], queries, 10, 0.02)
+    assert runs[0][1].max() < 8701  # rows past n_rows (still in the panels) are never candidates
+    _assert_candidates(runs[0], rows[:8701], queries, 10, 0.02)
 
 
 def test_bad_arguments_say_what_was_expected() -> None:
