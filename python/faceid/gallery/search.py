@@ -26,7 +26,7 @@ __all__ = ["UNKNOWN", "Match", "Rows", "bf16_exact_top_k", "exact_top_k", "vote"
 UNKNOWN = "unknown"
 BLOCK_ROWS = 1 << 16  # gallery rows scored per matrix product (64 queries x 64k rows = 16 MiB of float32)
 HALF_BLOCK_ROWS = 1 << 13  # float16 rows are widened to float32 in blocks this size (16 MiB, cache-friendly)
-BF16_MIN_ROWS = 1 << 14  # below this many rows float32 BLAS is as fast as the bf16 pass (measured, see bench)
+BF16_MIN_ROWS = 1 << 12  # bf16 pays from ~2k rows at batch 1 and 64 (measured on Zen4); below, BLAS and no copy
 BF16_MAX_K = 1024  # beyond this k the candidate lists, not the dot products, dominate: float32 BLAS
 RESCORE_CHUNK = 1 << 13  # candidates re-scored (widened to float64) at a time
 
