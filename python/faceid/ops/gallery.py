@@ -18,8 +18,11 @@ The margin, for a query ``q`` and rows ``x`` with ``sum|q_i x_i| <= |q| |x| <= s
 * so each bf16 score is within ``e = bf16_error_bound(D) s + D 2^-123`` of the exact dot. A row of the exact top
   k scores (exactly) at least the worst of the k rows with the best bf16 scores, each of which is within ``e``
   of the k-th best bf16 score ``T``: its bf16 score is >= ``T - 2e``. The re-score ranks by the float32-rounded
-  exact dot (computed in float64) with ties by row, which adds one float32 ulp (``2^-22 s``) and the float64
-  error. Margin = ``2e + 2^-21 s``; for D = 512 and unit vectors that is 0.0157.
+  exact dot (computed in float64) with ties by row, which adds one float32 ulp (``<= 2^-23 s``); the float32
+  subtraction ``T - margin`` in the kernel and the float64 sum's error stay below another ``2^-23 s``.
+  Margin = ``2e + 2^-21 s`` (rounded up); for D = 512 and unit vectors that is 0.0157.
+
+(A one-sided bound, ``e`` alone ~ 0.0079, is not enough: both the row's and the k-th row's bf16 scores err.)
 """
 
 from __future__ import annotations
