@@ -38,7 +38,7 @@ def test_exact_search_paths(benchmark, gallery, batch: int, path: str) -> None:
     index, queries = gallery
     benchmark.group = f"exact-b{batch}"
     index._rows.top_k(queries[:batch], 5, path=path)  # the bf16 copy is made once, outside the timing
-    sims, rows = benchmark(index._rows.top_k, queries[:batch], 5, path=path)
+    _, rows = benchmark(index._rows.top_k, queries[:batch], 5, path=path)
     want = index._rows.top_k(queries[:batch], 5, path="fp32")[1]
     assert np.array_equal(rows, want)
 
