@@ -49,7 +49,11 @@ void check_rows_fit(int64_t n_rows, size_t num_panels) {
                    "n_rows: expected 0..", num_panels * gallery::kPanelRows, " (16 per panel), got ", n_rows);
 }
 
-void bf16_pack_rows(const py::array& rows, const py::array& positions, py::array& panels) {
+void check_threads(int num_threads) {
+  FACEID_CHECK_ARG(num_threads >= 0 && num_threads <= 256, "num_threads: expected 0..256, got ", num_threads);
+}
+
+void bf16_pack_rows(const py::array& rows, const py::array& positions, py::array& panels, int num_threads) {
   check_matrix(rows, "rows", false);  // pack_bf16_rows checks the values
   const auto n = static_cast<size_t>(rows.shape(0)), dim = static_cast<size_t>(rows.shape(1));
   FACEID_CHECK_ARG(positions.ndim() == 1 && positions.shape(0) == rows.shape(0), "positions: expected shape (", n,
@@ -57,11 +61,12 @@ void bf16_pack_rows(const py::array& rows, const py::array& positions, py::array
   check_dtype<int64_t>(positions, "positions", "int64");
   check_c_contiguous(positions, "positions");
   const size_t num_panels = check_panels(panels, dim, true);
+  check_threads(num_threads);
   const auto* src = static_cast<const float*>(rows.data());
   const auto* where = static_cast<const int64_t*>(positions.data());
   auto* dst = static_cast<uint16_t*>(panels.mutable_data());
   py::gil_scoped_release release;
-  gallery::pack_bf16_rows(src, n, dim, where, dst, num_panels);
+  gallery::pack_bf16_rows(src, n, dim, where, dst, num_panels, num_threads);
 }
 
 // Checks the arguments the candidate and score passes share; returns (batch, dim).
@@ -84,7 +89,7 @@ py::tuple bf16_candidates(const py::array& panels, int64_t n_rows, const py::arr
   for (size_t q = 0; q < batch; ++q)
     FACEID_CHECK_ARG(std::isfinite(margin[q]) && margin[q] >= 0, "margins[", q,
                      "]: expected a finite value >= 0, got ", margin[q]);
-  FACEID_CHECK_ARG(num_threads >= 0 && num_threads <= 256, "num_threads: expected 0..256, got ", num_threads);
+  check_threads(num_threads);
   gallery::Candidates found;
   {
     py::gil_scoped_release release;
@@ -113,7 +118,8 @@ py::array_t<float> bf16_scores(const py::array& panels, int64_t n_rows, const py
 
 void register_gallery_bindings(py::module_& m) {
   m.def("bf16_pack_rows", &bf16_pack_rows, py::arg("rows"), py::arg("positions"), py::arg("panels"),
-        "Write float32 rows (n, D) as bf16 (round to nearest even) into rows `positions` of panels "
+        py::arg("num_threads"),
+        "Write float32 rows (n, D) as bf16 (round to nearest even) into rows `positions` (distinct) of panels "
         "(P, ceil(D/2), 16, 2) uint16.");
   m.def("bf16_candidates", &bf16_candidates, py::arg("panels"), py::arg("n_rows"), py::arg("queries"), py::arg("k"),
         py::arg("margins"), py::arg("num_threads"),

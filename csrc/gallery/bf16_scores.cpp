@@ -15,10 +15,12 @@
 
 namespace faceid::gallery {
 
-void pack_bf16_rows(const float* rows, size_t n, size_t dim, const int64_t* positions, uint16_t* panels,
-                    size_t num_panels) {
+namespace {
+
+void pack_range(const float* rows, size_t first, size_t last, size_t dim, const int64_t* positions,
+                uint16_t* panels, size_t num_panels) {
   const size_t pairs = bf16_pairs(dim), stride = panel_size(dim);
-  for (size_t i = 0; i < n; ++i) {
+  for (size_t i = first; i < last; ++i) {
     const int64_t position = positions[i];
     FACEID_CHECK_ARG(position >= 0 && static_cast<size_t>(position) < num_panels * kPanelRows, "positions[", i,
                      "]: expected a row in [0, ", num_panels * kPanelRows, "), got ", position);
@@ -32,6 +34,19 @@ void pack_bf16_rows(const float* rows, size_t n, size_t dim, const int64_t* posi
       out[p * 2 * kPanelRows + 1] = 2 * p + 1 < dim ? to_bf16(row[2 * p + 1]) : uint16_t{0};
     }
   }
+}
+
+constexpr size_t kMinThreadedRows = 8192;  // below, threads cost more than they save
+
+}  // namespace
+
+void pack_bf16_rows(const float* rows, size_t n, size_t dim, const int64_t* positions, uint16_t* panels,
+                    size_t num_panels, int num_threads) {
+  const size_t count = num_threads <= 0 || n < kMinThreadedRows ? 1 : 4 * static_cast<size_t>(num_threads);
+  ThreadPool pool(count > 1 ? num_threads : 0);
+  pool.submit(count, [&](size_t part) {
+        pack_range(rows, n * part / count, n * (part + 1) / count, dim, positions, panels, num_panels);
+      })->wait();
 }
 
 // Scalar twin of avx512::score_tile: per lane, the pair's high product then its low one is added (the order
@@ -188,10 +203,8 @@ Candidates bf16_candidates(const uint16_t* panels, size_t n_rows, size_t dim, co
   const Problem pb{panels, n_rows, bf16_pairs(dim), panel_size(dim), batch, std::max<size_t>(k, 1), q.data(),
                    margins, tile_function()};
   const size_t tiles = (n_rows + 31) / 32;
-  // A few parts per thread so a busy core does not hold the others up; each part has its own heaps. Below
-  // kMinThreadedTiles the threads would cost more than they save.
-  constexpr size_t kMinThreadedTiles = 256;  // 8192 rows
-  const size_t count = num_threads <= 0 || tiles < kMinThreadedTiles
+  // A few parts per thread so a busy core does not hold the others up; each part has its own heaps.
+  const size_t count = num_threads <= 0 || n_rows < kMinThreadedRows
                            ? 1
                            : std::min<size_t>(tiles, 4 * static_cast<size_t>(num_threads));
   std::vector<std::vector<QueryState>> parts(std::max<size_t>(count, 1), std::vector<QueryState>(batch));

@@ -36,11 +36,11 @@ inline float from_bf16(uint16_t value) {
   return out;
 }
 
-// Writes rows[i] (n rows of `dim` float32, finite) as bf16 into row positions[i] of `panels` (which holds
-// num_panels panels). Throws ArgumentError for a position outside the panels or a value that is not finite
-// in bf16.
+// Writes rows[i] (n rows of `dim` float32, finite) as bf16 into row positions[i] (distinct) of `panels` (which
+// holds num_panels panels), on num_threads threads from 8192 rows. Throws ArgumentError for a position outside
+// the panels or a value that is not finite in bf16 (the other rows may be written by then).
 void pack_bf16_rows(const float* rows, size_t n, size_t dim, const int64_t* positions, uint16_t* panels,
-                    size_t num_panels);
+                    size_t num_panels, int num_threads);
 
 // Per query: the candidate rows (ascending) and their bf16 scores. offsets has batch + 1 entries; query q's
 // candidates are rows[offsets[q]:offsets[q + 1]].

@@ -42,7 +42,7 @@ def test_bf16_rounding_reference_rounds_to_nearest_even_by_hand() -> None:
     assert ops.from_bf16_reference(np.array([0x3F80, 0xC000], np.uint16)).tolist() == [1.0, -2.0]
 
 
-@pytest.mark.parametrize(("count", "dim"), [(1, 1), (15, 7), (16, 24), (17, 33), (50, 512), (3, 2)])
+@pytest.mark.parametrize(("count", "dim"), [(1, 1), (15, 7), (16, 24), (17, 33), (50, 512), (3, 2), (9001, 10)])
 def test_pack_matches_the_numpy_reference_bit_for_bit(count: int, dim: int) -> None:
     rng = np.random.default_rng(count * 1000 + dim)
     rows = rng.normal(size=(count, dim)).astype(np.float32)
@@ -174,6 +174,10 @@ def test_bad_arguments_say_what_was_expected() -> None:
         (
             lambda: ops.bf16_candidates(panels, 20, queries, 3, 0.1, num_threads=-1),
             "num_threads: expected 0..256, got -1",
+        ),
+        (
+            lambda: ops.pack_bf16_rows(rows, np.arange(20), panels, num_threads=300),
+            "num_threads: expected 0..256, got 300",
         ),
         (
             lambda: ops.bf16_candidates(panels, 20, np.full((1, 10), np.nan), 3, 0.1),

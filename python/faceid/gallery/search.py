@@ -130,6 +130,8 @@ class Rows:
         known = ids[(ids >= 0) & (ids < len(self._row_of_id))]
         if len(ids) and (ids.min() < 0 or (self._row_of_id[known] >= 0).any() or len(np.unique(ids)) != len(ids)):
             raise ValueError("face ids must be new, unique and non-negative")
+        if not np.isfinite(rows).all():
+            raise ValueError("rows must be finite")
         start, end = self.size, self.size + len(ids)
         self._reserve(end)
         self._data[start:end] = rows
@@ -266,12 +268,13 @@ def _rescore(queries: np.ndarray, data: np.ndarray, owner: np.ndarray, found: np
 
 
 def _max_norm(rows: np.ndarray) -> float:
-    """The largest norm among ``rows`` (float64, a chunk at a time), rounded up a little."""
+    """An upper bound of the largest norm among ``rows``: float32 sums of squares (a chunk at a time), raised by
+    their worst rounding error (``(D + 2) 2^-24`` relative)."""
     best = 0.0
     for start in range(0, len(rows), RESCORE_CHUNK):
-        chunk = rows[start : start + RESCORE_CHUNK].astype(np.float64)
-        best = max(best, float(np.sqrt(np.einsum("ij,ij->i", chunk, chunk).max())))
-    return best * (1 + 1e-9)
+        chunk = rows[start : start + RESCORE_CHUNK].astype(np.float32, copy=False)
+        best = max(best, float(np.einsum("ij,ij->i", chunk, chunk).max()))
+    return float(np.sqrt(best * (1 + (rows.shape[1] + 2) * 2.0**-23)))
 
 
 def vote(names: list[str], sims: np.ndarray, rec_thresh: float, face_ids: tuple[int, ...] = ()) -> Match:

@@ -69,12 +69,15 @@ def panel_shape(rows: int, dim: int) -> tuple[int, int, int, int]:
     return (-(-rows // PANEL_ROWS), -(-dim // 2), PANEL_ROWS, 2)
 
 
-def pack_bf16_rows(rows: np.ndarray, positions: np.ndarray, panels: np.ndarray) -> None:
+def pack_bf16_rows(
+    rows: np.ndarray, positions: np.ndarray, panels: np.ndarray, *, num_threads: int | None = None
+) -> None:
     """Write float32 ``rows`` (n, D) as bf16 into row ``positions`` (n,) of ``panels`` (in place); the other rows
-    are left as they are, so appending or moving a few rows repacks only their panels."""
-    _C.bf16_pack_rows(
-        np.ascontiguousarray(rows, dtype=np.float32), np.ascontiguousarray(positions, dtype=np.int64), panels
-    )
+    are left as they are, so appending or moving a few rows repacks only their panels. ``positions`` must be
+    distinct; ``num_threads`` as for :func:`bf16_candidates`."""
+    rows = np.ascontiguousarray(rows, dtype=np.float32)
+    threads = default_threads() if num_threads is None else num_threads
+    _C.bf16_pack_rows(rows, np.ascontiguousarray(positions, dtype=np.int64), panels, threads)
 
 
 def pack_bf16_panels(rows: np.ndarray, capacity: int | None = None) -> np.ndarray:
