@@ -1,5 +1,6 @@
-"""Gallery search at a small size (pytest-benchmark): exact batch-1 and batch-64 search and the ANN path on the same
-index, plus the whole `faceid bench gallery` table (``FACEID_BENCH_GALLERY_SIZE``, default 50,000 x 512)."""
+"""Gallery search at a small size (pytest-benchmark): exact batch-1 and batch-64 search, its two paths side by side
+(float32 BLAS and bf16 + fp32 re-score, group ``exact-b1`` / ``exact-b64``), and the ANN path on the same index,
+plus the whole `faceid bench gallery` table (``FACEID_BENCH_GALLERY_SIZE``, default 50,000 x 512)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,21 @@ def test_exact_search(benchmark, gallery, batch: int) -> None:
     index, queries = gallery
     sims, rows = benchmark(index.top_k, queries[:batch], 5, exact=True)
     assert rows.shape == (batch, 5) and np.all(np.diff(sims, axis=1) <= 0)
+
+
+@pytest.mark.parametrize("batch", [1, 64])
+@pytest.mark.parametrize("path", ["fp32", "bf16"])
+def test_exact_search_paths(benchmark, gallery, batch: int, path: str) -> None:
+    from faceid.ops.gallery import bf16_kernels_available
+
+    if path == "bf16" and not bf16_kernels_available():
+        pytest.skip("no AVX512-BF16 kernel on this CPU (or FACEID_FORCE_SCALAR=1)")
+    index, queries = gallery
+    benchmark.group = f"exact-b{batch}"
+    index._rows.top_k(queries[:batch], 5, path=path)  # the bf16 copy is made once, outside the timing
+    _, rows = benchmark(index._rows.top_k, queries[:batch], 5, path=path)
+    want = index._rows.top_k(queries[:batch], 5, path="fp32")[1]
+    assert np.array_equal(rows, want)
 
 
 def test_ann_search(benchmark, gallery) -> None:

@@ -1,6 +1,6 @@
 // The module itself and the Python face of csrc/image and csrc/cuda (decode, preprocess, warp, the batch
-// decoder): argument checks, GIL handling, exception translation. infer_bindings.cpp and detect_bindings.cpp
-// add the other native ops; bindings/ is the only folder that includes pybind11.
+// decoder): argument checks, GIL handling, exception translation. infer_bindings.cpp, detect_bindings.cpp and
+// gallery_bindings.cpp add the other native ops; bindings/ is the only folder that includes pybind11.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -31,6 +31,7 @@ namespace py = pybind11;
 using faceid::ArgumentError;
 namespace faceid { void register_infer_bindings(py::module_& m); }  // infer_bindings.cpp
 namespace faceid { void register_detect_bindings(py::module_& m); }  // detect_bindings.cpp
+namespace faceid { void register_gallery_bindings(py::module_& m); }  // gallery_bindings.cpp
 
 namespace {
 
@@ -332,6 +333,7 @@ py::dict build_info() {
   info["cuda"] = faceid::cuda::built_with_cuda();
   info["simd_compiled"] = faceid::simd::kCompiled;  // the AVX2 kernels are in this build (x86-64)
   info["avx2_kernels"] = faceid::simd::use_avx2();  // ... and run here
+  info["avx512_bf16_kernels"] = faceid::simd::use_avx512_bf16();  // the gallery's bf16 scores (vdpbf16ps)
   info["force_scalar"] = faceid::simd::scalar_forced();
   info["compiler"] = std::string(__VERSION__);
   info["sanitizer"] = std::string(FACEID_SANITIZER_NAME);
@@ -394,4 +396,5 @@ PYBIND11_MODULE(_C, m) {
   m.def("_debug_thread_pool", &debug_thread_pool, py::arg("num_threads"), py::arg("count"), py::arg("throw_at"));
   faceid::register_infer_bindings(m);
   faceid::register_detect_bindings(m);
+  faceid::register_gallery_bindings(m);
 }

@@ -16,6 +16,10 @@ constexpr bool kCompiled =
 // The AVX2/FMA/F16C kernels may run: compiled in, supported by this CPU, and not forced off.
 bool use_avx2();
 
+// The AVX512-BF16 kernels (gallery/bf16_scores_avx512.cpp: vdpbf16ps) may run: compiled in, AVX512F/BW/BF16
+// supported by this CPU and enabled by the OS, and not forced off.
+bool use_avx512_bf16();
+
 // Forces the scalar paths (the module calls this once at import with FACEID_FORCE_SCALAR's value).
 void set_force_scalar(bool on);
 bool scalar_forced();

@@ -3,9 +3,10 @@
 The gallery is random unit vectors in groups of ``PER_PERSON`` planted near-duplicates (one person's faces around a
 random centre); each query is a fresh sample near one person's centre, so its true top-5 is that person's faces.
 Rows: faces/s into an SQLite store (one subject per transaction) and into the in-memory index; exact search
-ms/query at batch 1 and 64 (float32, and float16 storage); the bandwidth floor (one float32 matrix-vector product
-over the whole gallery: the time to read its bytes once); the ANN build time, ms/query at batch 1 and recall@5
-against exact; bytes per face.
+ms/query at batch 1 and 64 on the path the index takes (``float32``: BLAS; ``bf16 + fp32 re-score``: the bf16 copy
+on a CPU with AVX512_BF16, beside the float32 BLAS path for comparison), and with float16 storage; the bandwidth
+floor (one float32 matrix-vector product over the whole gallery: the time to read its bytes once); the ANN build
+time, ms/query at batch 1 and recall@5 against exact; bytes per face.
 """
 
 from __future__ import annotations
@@ -74,14 +75,37 @@ def _store_rate(dim: int, faces: int, seed: int) -> tuple[float, int]:
     return faces / elapsed, faces
 
 
-def _ms_per_query(index: GalleryIndex, queries: np.ndarray, batch: int, *, exact: bool, repeats: int) -> float:
+def _ms_per_query(
+    index: GalleryIndex, queries: np.ndarray, batch: int, *, exact: bool, repeats: int, path: str | None = None
+) -> float:
+    """Median ms/query of ``index.top_k`` (``path``: force the exact search's path, see ``Rows.top_k``)."""
     times = []
     for r in range(repeats):
         chunk = queries[(r * batch) % len(queries) :][:batch]
         started = time.perf_counter()
-        index.top_k(chunk, 5, exact=exact)
+        if path is None:
+            index.top_k(chunk, 5, exact=exact)
+        else:
+            index._rows.top_k(chunk, 5, path=path)
         times.append((time.perf_counter() - started) * 1000 / len(chunk))
     return float(np.median(times))
+
+
+PATH_NAMES = {"fp32": "float32", "bf16": "bf16 + fp32 re-score"}
+
+
+def _exact_ms(index: GalleryIndex, queries: np.ndarray, repeats: int) -> dict[tuple[str, int], float]:
+    """ms/query of exact search at batch 1 and 64 per path: float32 BLAS, and the bf16 path where the index
+    takes it (the two side by side in one run)."""
+    paths = ["fp32", "bf16"] if index._rows.uses_bf16 else ["fp32"]
+    if index._rows.uses_bf16:
+        index._rows.panels  # noqa: B018 - makes the bf16 copy (once, ~2 s at 1M rows) outside the timing
+    counts = {1: repeats, 64: max(3, min(10, len(queries) // 64))}
+    return {
+        (path, batch): _ms_per_query(index, queries, batch, exact=True, repeats=count, path=path)
+        for path in paths
+        for batch, count in counts.items()
+    }
 
 
 def _bandwidth_floor_ms(index: GalleryIndex, query: np.ndarray, repeats: int = 5) -> float:
@@ -140,15 +164,20 @@ def run_gallery_benchmark(
         },
     ]
     floor = _bandwidth_floor_ms(index, qs[0])
-    b1 = _ms_per_query(index, qs, 1, exact=True, repeats=repeats)
-    b64 = _ms_per_query(index, qs, 64, exact=True, repeats=max(3, min(10, queries // 64)))
+    exact = _exact_ms(index, qs, repeats)
+    used = "bf16" if ("bf16", 1) in exact else "fp32"  # the path index.top_k takes
+    rows.append({"what": "bandwidth floor (one float32 matrix-vector product)", "value": floor, "unit": "ms"})
     rows += [
-        {"what": "bandwidth floor (one float32 matrix-vector product)", "value": floor, "unit": "ms"},
-        {"what": "exact search, float32, batch 1", "value": b1, "unit": "ms/query"},
-        {"what": "exact search, float32, batch 64", "value": b64, "unit": "ms/query"},
-        {"what": "memory, float32 index", "value": index.nbytes / len(index), "unit": "bytes/face"},
+        {"what": f"exact search ({PATH_NAMES[path]}), batch {batch}", "value": ms, "unit": "ms/query"}
+        for (path, batch), ms in exact.items()
     ]
+    copy = " (+ bf16 copy)" if used == "bf16" else ""
+    rows.append({"what": f"memory, float32 index{copy}", "value": index.nbytes / len(index), "unit": "bytes/face"})
+    b1 = exact[used, 1]
     ratios = {"exact_b1_vs_bandwidth_floor": b1 / floor}
+    if used == "bf16":
+        ratios["exact_bf16_vs_fp32_b1"] = b1 / exact["fp32", 1]
+        ratios["exact_bf16_vs_fp32_b64"] = exact["bf16", 64] / exact["fp32", 64]
     result: dict[str, Any] = {"size": len(index), "dim": dim, "queries": len(qs), "rows": rows, "ratios": ratios}
     if ann:
         from faceid.gallery.ann import faiss_available

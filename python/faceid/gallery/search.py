@@ -4,6 +4,12 @@
 stable integer id per row so that removal is O(batch) (the last rows move into the holes). :func:`exact_top_k`
 scores one block of gallery rows at a time, so a batch of queries against a million rows never holds more than
 ``batch x block`` similarities.
+
+On a CPU with AVX512_BF16, :meth:`Rows.top_k` searches large galleries through a bf16 copy of the rows instead
+(:mod:`faceid.ops.gallery`): bf16 dot products (twice the float32 rate, half the bytes) pick, per query, the few
+rows that can be in the top k (a proven error margin), and those are re-scored exactly from the float32 rows
+(:func:`bf16_exact_top_k`). The results are exact, not approximate: the same rows as :func:`exact_top_k` and the
+similarities rounded to float32 from a float64 dot product.
 """
 
 from __future__ import annotations
@@ -13,11 +19,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["UNKNOWN", "Match", "Rows", "exact_top_k", "vote"]
+from faceid.ops import gallery as bf16_ops
+
+__all__ = ["UNKNOWN", "Match", "Rows", "bf16_exact_top_k", "exact_top_k", "vote"]
 
 UNKNOWN = "unknown"
 BLOCK_ROWS = 1 << 16  # gallery rows scored per matrix product (64 queries x 64k rows = 16 MiB of float32)
 HALF_BLOCK_ROWS = 1 << 13  # float16 rows are widened to float32 in blocks this size (16 MiB, cache-friendly)
+BF16_MIN_ROWS = 1 << 12  # bf16 pays from ~2k rows at batch 1 and 64 (measured on Zen4); below, BLAS and no copy
+BF16_MAX_K = 1024  # beyond this k the candidate lists, not the dot products, dominate: float32 BLAS
+RESCORE_CHUNK = 1 << 13  # candidates re-scored (widened to float64) at a time
 
 
 @dataclass(frozen=True)
@@ -32,16 +43,30 @@ class Match:
 
 
 class Rows:
-    """A growable (N, D) matrix of unit rows with an int64 id and an int32 label code per row."""
+    """A growable (N, D) matrix of unit rows with an int64 id and an int32 label code per row.
 
-    def __init__(self, dim: int, dtype: str = "float32") -> None:
+    ``bf16_copy`` keeps a bf16 copy of the rows in panels (:mod:`faceid.ops.gallery`) for :meth:`top_k`'s bf16
+    path, which costs ``2 * D`` more bytes per row: ``True`` always (made now), ``False`` never, ``"auto"`` (the
+    default) for float32 rows on a CPU that runs the AVX512-BF16 kernel, made by the first search that uses it
+    (a gallery of at least ``BF16_MIN_ROWS``). Once made, the copy follows every append and removal (only the
+    panels of the rows that change are repacked).
+    """
+
+    def __init__(self, dim: int, dtype: str = "float32", bf16_copy: bool | str = "auto") -> None:
         if dtype not in ("float32", "float16"):
             raise ValueError(f"dtype must be float32 or float16, got {dtype!r}")
+        if bf16_copy not in (True, False, "auto"):
+            raise ValueError(f"bf16_copy must be True, False or 'auto', got {bf16_copy!r}")
         self.dim, self.dtype, self.size = dim, np.dtype(dtype), 0
+        self.bf16_copy = bf16_copy
+        self.max_norm = 0.0  # an upper bound of the rows' norms (never lowered by removals): the bf16 margin's scale
         self._data = np.zeros((0, dim), dtype=self.dtype)
         self._ids = np.zeros(0, dtype=np.int64)
         self._codes = np.zeros(0, dtype=np.int32)
         self._row_of_id = np.zeros(0, dtype=np.int64)  # id -> row, -1 when absent
+        self._panels: np.ndarray | None = None
+        if bf16_copy is True:
+            self._panels = bf16_ops.pack_bf16_panels(np.zeros((0, dim), np.float32), capacity=64)
 
     @property
     def data(self) -> np.ndarray:
@@ -57,7 +82,37 @@ class Rows:
 
     @property
     def nbytes(self) -> int:
-        return self.size * (self.dim * self.dtype.itemsize + 8 + 4) + self._row_of_id.size * 8
+        panels = 0 if self._panels is None else self.size * bf16_ops.panel_shape(1, self.dim)[1] * 4
+        return self.size * (self.dim * self.dtype.itemsize + 8 + 4) + self._row_of_id.size * 8 + panels
+
+    @property
+    def uses_bf16(self) -> bool:
+        """Whether :meth:`top_k` with ``path="auto"`` would take the bf16 path for this many rows."""
+        wanted = self.bf16_copy is True or (self.bf16_copy == "auto" and self.dtype == np.float32)
+        return wanted and self.size >= BF16_MIN_ROWS and bf16_ops.bf16_kernels_available()
+
+    @property
+    def panels(self) -> np.ndarray:
+        """The bf16 copy (made now if it was not yet): panels holding at least ``size`` rows."""
+        if self._panels is None:
+            if self.bf16_copy is False:
+                raise ValueError("this Rows keeps no bf16 copy (bf16_copy=False)")
+            self._panels = bf16_ops.pack_bf16_panels(np.zeros((0, self.dim), np.float32), capacity=len(self._data))
+            self._pack(np.arange(self.size))
+        return self._panels
+
+    def _pack(self, positions: np.ndarray) -> None:
+        """Repack ``positions`` into the bf16 copy (when there is one), growing it with the rows."""
+        if self._panels is None or not len(positions):
+            return
+        needed = bf16_ops.panel_shape(self.size, self.dim)[0]
+        if len(self._panels) < needed:
+            grown = np.zeros(bf16_ops.panel_shape(len(self._data), self.dim), dtype=np.uint16)
+            grown[: len(self._panels)] = self._panels
+            self._panels = grown
+        for start in range(0, len(positions), RESCORE_CHUNK):  # float16 rows widen a chunk at a time
+            chunk = positions[start : start + RESCORE_CHUNK]
+            bf16_ops.pack_bf16_rows(self._data[chunk].astype(np.float32, copy=False), chunk, self._panels)
 
     def _reserve(self, rows: int) -> None:
         if rows <= len(self._data):
@@ -75,6 +130,8 @@ class Rows:
         known = ids[(ids >= 0) & (ids < len(self._row_of_id))]
         if len(ids) and (ids.min() < 0 or (self._row_of_id[known] >= 0).any() or len(np.unique(ids)) != len(ids)):
             raise ValueError("face ids must be new, unique and non-negative")
+        if not np.isfinite(rows).all():
+            raise ValueError("rows must be finite")
         start, end = self.size, self.size + len(ids)
         self._reserve(end)
         self._data[start:end] = rows
@@ -86,6 +143,8 @@ class Rows:
             self._row_of_id = grown
         self._row_of_id[ids] = np.arange(start, end)
         self.size = end
+        self.max_norm = max(self.max_norm, _max_norm(self._data[start:end]))
+        self._pack(np.arange(start, end))
 
     def remove(self, ids: np.ndarray) -> np.ndarray:
         """Remove the rows of ``ids`` (unknown ids are ignored); the last rows move into the holes. Returns the ids
@@ -105,7 +164,18 @@ class Rows:
         self._ids[targets], self._codes[targets] = self._ids[movers], self._codes[movers]
         self._row_of_id[self._ids[targets]] = targets
         self.size = end
+        self._pack(targets)
         return ids
+
+    def top_k(self, queries: np.ndarray, k: int, path: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-``k`` ``(sims, rows)`` of ``queries`` (B, D), as :func:`exact_top_k`. ``path``: ``"fp32"``
+        (BLAS, :func:`exact_top_k`), ``"bf16"`` (:func:`bf16_exact_top_k`, making the bf16 copy if needed) or
+        ``"auto"`` (bf16 when :attr:`uses_bf16` and ``k <= BF16_MAX_K``)."""
+        if path not in ("auto", "bf16", "fp32"):
+            raise ValueError(f"path must be 'auto', 'bf16' or 'fp32', got {path!r}")
+        if path == "bf16" or (path == "auto" and self.uses_bf16 and k <= BF16_MAX_K):
+            return bf16_exact_top_k(queries, self, k)
+        return exact_top_k(queries, self.data, k)
 
     def rows_of(self, ids: np.ndarray) -> np.ndarray:
         """Row positions of present ``ids`` (-1 for absent ones)."""
@@ -163,6 +233,48 @@ def _merge(
     first = np.searchsorted(owner[order], np.arange(batch))  # each query's first entry in that order
     take = order[first[:, None] + np.arange(k)]
     return all_sims[take], all_rows[take]
+
+
+def bf16_exact_top_k(queries: np.ndarray, rows: Rows, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`exact_top_k` through ``rows``' bf16 copy: the bf16 pass keeps per query every row within the
+    proven margin of its k-th best bf16 score (:func:`faceid.ops.gallery.bf16_candidates`), and those are
+    re-scored exactly (float64 dot products of the stored rows, rounded to float32) and ranked by similarity,
+    ties by row. Same shapes and dtypes as :func:`exact_top_k`."""
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    if queries.ndim != 2 or queries.shape[1] != rows.dim:
+        raise ValueError(f"queries: expected shape (B, {rows.dim}), got {queries.shape}")
+    k, batch = min(k, rows.size), len(queries)
+    if k == 0 or batch == 0:
+        return np.zeros((batch, 0), np.float32), np.zeros((batch, 0), np.int64)
+    scale = np.sqrt(np.einsum("ij,ij->i", queries, queries, dtype=np.float64)) * rows.max_norm * (1 + 1e-9)
+    margins = bf16_ops.bf16_margin(rows.dim, scale)
+    offsets, found, _ = bf16_ops.bf16_candidates(rows.panels, rows.size, queries, k, margins)
+    owner = np.repeat(np.arange(batch), np.diff(offsets))
+    sims = _rescore(queries, rows.data, owner, found)
+    order = np.lexsort((found, -sims, owner))  # by query, best first, ties by row
+    take = order[offsets[:-1, None] + np.arange(k)]  # every query has at least k candidates
+    return sims[take], found[take]
+
+
+def _rescore(queries: np.ndarray, data: np.ndarray, owner: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """float32-rounded float64 dot products of ``queries[owner]`` and ``data[found]`` (float32 products are
+    exact in float64, so the only error is the float64 sum's, far below a float32 ulp)."""
+    out = np.empty(len(found), dtype=np.float32)
+    wide = queries.astype(np.float64)
+    for start in range(0, len(found), RESCORE_CHUNK):
+        part = slice(start, start + RESCORE_CHUNK)
+        out[part] = np.einsum("nd,nd->n", data[found[part]].astype(np.float64), wide[owner[part]])
+    return out
+
+
+def _max_norm(rows: np.ndarray) -> float:
+    """An upper bound of the largest norm among ``rows``: float32 sums of squares (a chunk at a time), raised by
+    their worst rounding error (``(D + 2) 2^-24`` relative)."""
+    best = 0.0
+    for start in range(0, len(rows), RESCORE_CHUNK):
+        chunk = rows[start : start + RESCORE_CHUNK].astype(np.float32, copy=False)
+        best = max(best, float(np.einsum("ij,ij->i", chunk, chunk).max()))
+    return float(np.sqrt(best * (1 + (rows.shape[1] + 2) * 2.0**-23)))
 
 
 def vote(names: list[str], sims: np.ndarray, rec_thresh: float, face_ids: tuple[int, ...] = ()) -> Match:
