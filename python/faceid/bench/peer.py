@@ -51,7 +51,8 @@ def require_peer_runtimes() -> None:
 
     from faceid.errors import FaceidError
 
-    wanted = {"ai_edge_litert": "ai-edge-litert", "onnxruntime": "onnxruntime", "paddle2onnx": "paddle2onnx"}
+    wanted = {"ai_edge_litert": "ai-edge-litert", "onnxruntime": "onnxruntime", "paddle2onnx": "paddle2onnx",
+              "threadpoolctl": "threadpoolctl"}  # fmt: skip
     missing = [package for module, package in wanted.items() if importlib.util.find_spec(module) is None]
     if missing:
         raise FaceidError(

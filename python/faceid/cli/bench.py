@@ -174,9 +174,11 @@ def _detect(args: argparse.Namespace) -> int:
 
 
 def _pipeline(args: argparse.Namespace) -> int:
+    from faceid.bench.peer import require_peer_runtimes
     from faceid.bench.pipeline import format_pipeline_table, run_pipeline_benchmark
     from faceid.cli.paths import model_source, shared_data
 
+    require_peer_runtimes()  # before anything slow: one line naming the extra
     shared = shared_data(args.shared)
     source = model_source(args.model_source, fallback=shared.parent / "models")
     result = run_pipeline_benchmark(shared, source, repeats=args.repeats, threads=args.threads)
