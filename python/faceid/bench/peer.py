@@ -114,29 +114,28 @@ def peer_candidates(
     """Per-tile raw outputs ``(T, A, 16)`` and ``(T, A, 1)`` -> the candidates in image pixels that pass the
     thresholds and the tile-edge rule: ``(boxes (K, 4) xyxy, scores (K,), keypoints (K, 6, 2))``."""
     tiles = np.asarray(config.tiles, dtype=np.float64)
-    fit = np.asarray([_tile_letterbox(t) for t in config.tiles], dtype=np.float64)
-    # input pixel p -> image pixel: (p - pad) * tile_side / new_side + tile_origin, per axis
-    gain = (tiles[:, 2:4] - tiles[:, 0:2]) / fit[:, 0:2]  # (T, 2)
-    origin = tiles[:, 0:2] - fit[:, 2:4] * gain
-    raw = regressors.astype(np.float64)
-    centre = raw[..., 0:2] + anchors * INPUT_SIZE  # x_scale = w_scale = the input size; anchors have size 1
-    half = raw[..., 2:4] / 2
-    corners = np.concatenate([centre - half, centre + half], axis=-1).reshape(len(tiles), -1, 2, 2)
-    points = raw[..., 4:].reshape(len(tiles), raw.shape[1], -1, 2) + (anchors * INPUT_SIZE)[None, :, None, :]
-    corners = corners * gain[:, None, None, :] + origin[:, None, None, :]
-    points = points * gain[:, None, None, :] + origin[:, None, None, :]
-    scores = 1 / (
-        1 + np.exp(-np.clip(logits.reshape(len(tiles), -1).astype(np.float64), -_SCORE_CLIPPING, _SCORE_CLIPPING))
-    )
-    minimum = np.full(len(tiles), config.tile_score_threshold)
+    logits = np.clip(logits.reshape(len(tiles), -1).astype(np.float64), -_SCORE_CLIPPING, _SCORE_CLIPPING)
+    scores = 1 / (1 + np.exp(-logits))
+    minimum = np.full(len(tiles), max(config.tile_score_threshold, config.score_threshold))
     minimum[0] = config.score_threshold  # the whole image
-    keep = scores >= np.maximum(minimum, config.score_threshold)[:, None]
-    margin = _EDGE_MARGIN * np.max(tiles[:, 2:4] - tiles[:, 0:2], axis=1)
+    tile, anchor = np.nonzero(scores >= minimum[:, None])  # decode only these rows
+    fit = np.asarray([_tile_letterbox(t) for t in config.tiles], dtype=np.float64)[tile]
+    # input pixel p -> image pixel: (p - pad) * tile_side / new_side + tile_origin, per axis
+    gain = (tiles[tile, 2:4] - tiles[tile, 0:2]) / fit[:, 0:2]  # (K, 2)
+    origin = tiles[tile, 0:2] - fit[:, 2:4] * gain
+    raw = regressors[tile, anchor].astype(np.float64)
+    anchor_px = anchors[anchor] * INPUT_SIZE  # x_scale = w_scale = the input size; anchors have size 1
+    centre = raw[:, 0:2] + anchor_px
+    corners = np.stack([centre - raw[:, 2:4] / 2, centre + raw[:, 2:4] / 2], axis=1)  # (K, 2, 2)
+    points = raw[:, 4:].reshape(len(raw), (raw.shape[1] - 4) // 2, 2) + anchor_px[:, None, :]
+    corners, points = corners * gain[:, None] + origin[:, None], points * gain[:, None] + origin[:, None]
+    keep = np.ones(len(raw), dtype=bool)
+    margin = _EDGE_MARGIN * np.max(tiles[tile, 2:4] - tiles[tile, 0:2], axis=1)
     for axis, limit in ((0, config.width), (1, config.height)):
-        low, high = tiles[:, axis], tiles[:, axis + 2]
-        keep &= (low[:, None] <= 0) | (corners[:, :, 0, axis] >= (low + margin)[:, None])
-        keep &= (high[:, None] >= limit) | (corners[:, :, 1, axis] <= (high - margin)[:, None])
-    return corners[keep].reshape(-1, 4), scores[keep], points[keep]
+        low, high = tiles[tile, axis], tiles[tile, axis + 2]
+        keep &= (low <= 0) | (corners[:, 0, axis] >= low + margin)
+        keep &= (high >= limit) | (corners[:, 1, axis] <= high - margin)
+    return corners[keep].reshape(-1, 4), scores[tile, anchor][keep], points[keep]
 
 
 def peer_weighted_nms(
