@@ -3,8 +3,8 @@ batch, 1 and 2 threads, inference and tile preparation apart) and MobileFaceNet 
 compute floor.
 
 The floor: MobileFaceNet's FLOPs per face (:data:`faceid.bench.reference.GFLOP`, multiply-adds x 2) over this
-CPU's peak fp32 rate per thread, measured here as the best of a few 2048 x 2048 x 2048 float32 GEMMs in numpy's
-BLAS limited to one thread (2 x 2048^3 FLOPs each), times the threads used.
+CPU's peak fp32 rate per thread, measured here as the best of 12 1024 x 1024 x 1024 float32 GEMMs in numpy's
+BLAS limited to one thread (2 x 1024^3 FLOPs each), times the threads used.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ __all__ = ["detection_alone", "format_detail", "machine", "peak_gflops_per_threa
 logger = logging.getLogger(__name__)
 
 _DETECTOR_THREADS = 2  # the Paddle predictor threads of a FaceDetector that takes no ``threads`` option
-_GEMM_SIZE = 2048
+_GEMM_SIZE, _GEMM_TRIES = 1024, 12  # many short tries: the best one likely ran alone on its core
 
 
 def machine() -> dict:
@@ -42,7 +42,7 @@ def machine() -> dict:
     return {"cpu": name, "cores": os.cpu_count(), "avx512_bf16": "avx512_bf16" in flags or "amx_bf16" in flags}
 
 
-def peak_gflops_per_thread(size: int = _GEMM_SIZE, tries: int = 4) -> float:
+def peak_gflops_per_thread(size: int = _GEMM_SIZE, tries: int = _GEMM_TRIES) -> float:
     """This CPU's fp32 GEMM rate with numpy's BLAS on one thread: the best of ``tries`` size^3 products."""
     from threadpoolctl import threadpool_limits
 
