@@ -131,26 +131,14 @@ def _peer_for(app, image: np.ndarray, model_source, threads: int, gallery: np.nd
                         template=template, gallery=gallery)  # fmt: skip
 
 
-def run_pipeline_benchmark(
-    shared_data: Path, model_source: str | os.PathLike[str], *, repeats: int = 5, threads: int = 2
-) -> dict:
-    """Median ms per stage for faceid and the peer, ``ratios`` (faceid / peer, per stage and total), the
-    fairness check, detection alone and MobileFaceNet's batch-1 latency against its compute floor."""
-    from faceid.bench.peer import require_peer_runtimes
-    from faceid.bench.pipeline_detail import detection_alone, machine, recognizer_floor
-    from faceid.gallery import GalleryIndex
-    from faceid.pipeline import FaceAnalysis
+def _checked_stages(app, peer, index, image: np.ndarray) -> tuple[dict, dict]:
+    """Both pipelines once, the fairness check on their results, then each stage of each side as a call on
+    those results: ``(paths, fairness)``."""
     from faceid.pipeline.align import alignment_matrix
-    from faceid.zoo.defaults import DEFAULT_DET, DEFAULT_REC
-
-    require_peer_runtimes()
-    app = FaceAnalysis(DEFAULT_DET, DEFAULT_REC, model_source=model_source, threads=threads)
-    image = group_photo(shared_data)
-    index = GalleryIndex(DEFAULT_REC, app.recognizer.embedding_size)
-    index.add("someone", np.random.default_rng(0).normal(size=(50, app.recognizer.embedding_size)))
-    peer = _peer_for(app, image, model_source, threads, index.embeddings)
 
     detections = app.detector.detect(image)
+    if not detections:
+        raise FaceidError("faceid found no face on the benchmark photo: nothing to compare")
     kps = [d.keypoints for d in detections]
     batch = app.recognizer.warped_batch(image, np.stack([alignment_matrix(k) for k in kps]))
     embeddings = app.recognizer.run_batch(batch)
@@ -165,7 +153,6 @@ def run_pipeline_benchmark(
         # each side's embedding of its own detection: the detectors' keypoints differ by a few pixels
         "min_cosine_end_to_end": float(_cosines(embeddings, peer_embeddings[match]).min(initial=1.0)),
     }
-
     paths = {
         "faceid detect": lambda: app.detector.detect(image),
         "peer detect": lambda: peer.detect(image),
@@ -176,13 +163,35 @@ def run_pipeline_benchmark(
         "faceid search": lambda: index.search(embeddings),
         "peer search": lambda: peer.search(peer_embeddings),
     }
+    return paths, fairness
+
+
+def run_pipeline_benchmark(
+    shared_data: Path, model_source: str | os.PathLike[str], *, repeats: int = 5, threads: int = 2
+) -> dict:
+    """Median ms per stage for faceid and the peer, ``ratios`` (faceid / peer, per stage and total), the
+    fairness check, detection alone and MobileFaceNet's batch-1 latency against its compute floor."""
+    from faceid.bench.peer import require_peer_runtimes
+    from faceid.bench.pipeline_detail import detection_alone, machine, recognizer_floor
+    from faceid.gallery import GalleryIndex
+    from faceid.pipeline import FaceAnalysis
+    from faceid.zoo.defaults import DEFAULT_DET, DEFAULT_REC
+
+    require_peer_runtimes()
+    app = FaceAnalysis(DEFAULT_DET, DEFAULT_REC, model_source=model_source, threads=threads)
+    image = group_photo(shared_data)
+    index = GalleryIndex(DEFAULT_REC, app.recognizer.embedding_size)
+    index.add("someone", np.random.default_rng(0).normal(size=(50, app.recognizer.embedding_size)))
+    peer = _peer_for(app, image, model_source, threads, index.embeddings)
+
+    paths, fairness = _checked_stages(app, peer, index, image)
     timed = interleaved(paths, warmup=2, repeats=repeats)
     ours = {stage: timed[f"faceid {stage}"]["median_ms"] for stage in STAGES}
     theirs = {stage: timed[f"peer {stage}"]["median_ms"] for stage in STAGES}
     ratios = {stage: ours[stage] / theirs[stage] for stage in STAGES}
     ratios["total"] = sum(ours.values()) / sum(theirs.values())
     return {
-        "faces": len(detections),
+        "faces": fairness["faces"],
         "image": "two_people.jpg x3 on a 1920x1080 canvas",
         "peer": PEER,
         "threads": threads,
