@@ -1,5 +1,5 @@
-"""Detect -> align -> embed -> search on a 6-face 1080p photo: faceid vs the insightface-style Python path, one
-run (`faceid bench pipeline` runs the same code); skipped without ../shared."""
+"""Detect -> align -> embed -> search on a 6-face 1080p photo: faceid vs the peer pipeline (LiteRT + ONNX Runtime),
+one run (`faceid bench pipeline` runs the same code); skipped without ../shared."""
 
 from __future__ import annotations
 

@@ -18,12 +18,13 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from faceid.bench.timing import interleaved
 
 __all__ = ["format_reference_table", "run_reference_detect", "run_reference_embed"]
 
@@ -63,20 +64,6 @@ def _onnx_session(folder: Path, threads: int):
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(target), options, providers=["CPUExecutionProvider"]), ""
-
-
-def _timed(paths: dict[str, Callable[[], Any]], warmup: int, repeats: int) -> dict[str, dict[str, float]]:
-    """Interleaved calls: ``warmup`` untimed then ``repeats`` timed per path; mean and median ms."""
-    for run in paths.values():
-        for _ in range(warmup):
-            run()
-    times: dict[str, list[float]] = {name: [] for name in paths}
-    for _ in range(repeats):
-        for name, run in paths.items():
-            started = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - started)
-    return {n: {"mean_ms": float(np.mean(t)) * 1e3, "median_ms": float(np.median(t)) * 1e3} for n, t in times.items()}
 
 
 def _embed_paths(
@@ -208,7 +195,7 @@ def run_reference_embed(
 
     folder = convert(EMBED_MODEL, source)
     skipped: dict[str, str] = {}
-    timings = _timed(_embed_paths(folder, source, threads, skipped), warmup, repeats)
+    timings = interleaved(_embed_paths(folder, source, threads, skipped), warmup, repeats)
     return _result("embed", EMBED_MODEL, timings, skipped, threads)
 
 
@@ -225,7 +212,7 @@ def run_reference_detect(
 
     folder = convert(DETECT_MODEL, source)
     skipped: dict[str, str] = {}
-    timings = _timed(_detect_paths(folder, source, image, threads, skipped), warmup, repeats)
+    timings = interleaved(_detect_paths(folder, source, image, threads, skipped), warmup, repeats)
     return _result("detect", DETECT_MODEL, timings, skipped, threads)
 
 

@@ -75,12 +75,15 @@ def _register_compare(commands: argparse._SubParsersAction) -> None:
 
 
 def _register_pipeline(commands: argparse._SubParsersAction) -> None:
-    pipeline = commands.add_parser("pipeline", help="detect/align/embed/search ms on a 6-face 1080p photo")
+    pipeline = commands.add_parser(
+        "pipeline", help="detect/align/embed/search ms on a 6-face 1080p photo: faceid vs LiteRT + ONNX Runtime"
+    )
     pipeline.add_argument(
         "--shared", default=None, help="shared data folder (default <shared>/data, see FACEID_SHARED)"
     )
     add_model_source_flag(pipeline)
     pipeline.add_argument("--repeats", type=positive_int, default=5, help="timed runs (the median is shown)")
+    pipeline.add_argument("--threads", type=positive_int, default=2, help="threads of each side (default 2)")
     pipeline.add_argument("--json", default=None, help="also write the results here")
     pipeline.set_defaults(handler=_pipeline)
 
@@ -174,12 +177,14 @@ def _detect(args: argparse.Namespace) -> int:
 
 
 def _pipeline(args: argparse.Namespace) -> int:
+    from faceid.bench.peer import require_peer_runtimes
     from faceid.bench.pipeline import format_pipeline_table, run_pipeline_benchmark
     from faceid.cli.paths import model_source, shared_data
 
+    require_peer_runtimes()  # before anything slow: one line naming the extra
     shared = shared_data(args.shared)
     source = model_source(args.model_source, fallback=shared.parent / "models")
-    result = run_pipeline_benchmark(shared, source, repeats=args.repeats)
+    result = run_pipeline_benchmark(shared, source, repeats=args.repeats, threads=args.threads)
     print(format_pipeline_table(result))
     return _write_json(args.json, result)
 
