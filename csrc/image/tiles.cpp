@@ -50,10 +50,10 @@ void blend_rows(const uint8_t* const* rows, const float* weights, int count, int
   }
 }
 
-void resample_row(const float* row, const AxisFilter& filter, int count, const int order[3], float scale, float shift,
-                  float* const planes[3]) {
+void resample_row(const float* row, const AxisFilter& filter, int begin, int end, const int order[3], float scale,
+                  float shift, float* const planes[3]) {
   const int taps = filter.taps;
-  for (int x = 0; x < count; ++x) {
+  for (int x = begin; x < end; ++x) {
     const float* w = filter.weight.data() + static_cast<size_t>(x) * taps;
     const float* p = row + 3 * static_cast<size_t>(filter.first[x]);
     float acc[3] = {0.0f, 0.0f, 0.0f};
@@ -63,11 +63,12 @@ void resample_row(const float* row, const AxisFilter& filter, int count, const i
   }
 }
 
-// One resize and the tiles cut from it.
+// One resize, the tiles cut from it and the part of it they cover (rows and columns [begin, end)).
 struct ResizePlan {
   int height, width;
   AxisFilter rows, cols;
   std::vector<size_t> tiles;
+  int row_begin, row_end, col_begin, col_end;
 };
 
 // A unit of work: the padding of one tile, or output rows [begin, end) of one resize.
@@ -112,7 +113,7 @@ void TileJob::plan(const std::vector<TileResize>& resizes, int threads) {
   double total = 0.0;
   std::vector<double> cost;
   for (const TileResize& r : resizes) {
-    ResizePlan p{r.height, r.width, {}, {}, {}};
+    ResizePlan p{r.height, r.width, {}, {}, {}, r.height, 0, r.width, 0};
     const bool shrinking = r.height < height_ || r.width < width_;  // as faceid.ops.detect._resize chooses
     p.rows = shrinking ? area_filter(height_, r.height) : linear_filter(height_, r.height);
     p.cols = shrinking ? area_filter(width_, r.width) : linear_filter(width_, r.width);
@@ -121,17 +122,25 @@ void TileJob::plan(const std::vector<TileResize>& resizes, int threads) {
     plans_.push_back(std::move(p));
   }
   for (size_t t = 0; t < tiles_.size(); ++t) {
-    plans_[static_cast<size_t>(tiles_[t].resize)].tiles.push_back(t);
+    const TileCrop& tile = tiles_[t];
+    ResizePlan& p = plans_[static_cast<size_t>(tile.resize)];
+    p.tiles.push_back(t);
+    p.row_begin = std::min(p.row_begin, tile.y0);
+    p.row_end = std::max(p.row_end, tile.y0 + tile.height);
+    p.col_begin = std::min(p.col_begin, tile.x0);
+    p.col_end = std::max(p.col_end, tile.x0 + tile.width);
     items_.push_back({true, t, 0, 0});
   }
-  // About eight bands per thread over all resizes, each resize's share by its cost.
+  // About eight bands per thread over all resizes, each resize's share by its cost; only the rows tiles use.
   for (size_t r = 0; r < plans_.size(); ++r) {
-    const int rows = plans_[r].height;
+    const ResizePlan& p = plans_[r];
+    const int rows = p.row_end - p.row_begin;
+    if (rows <= 0) continue;  // no tile uses this resize
     const double share = total > 0 ? cost[r] / total : 1.0;
     const int bands = std::clamp(static_cast<int>(std::lround(share * 8.0 * threads)), 1, rows);
     for (int b = 0; b < bands; ++b)
-      items_.push_back({false, r, static_cast<int>(static_cast<int64_t>(rows) * b / bands),
-                        static_cast<int>(static_cast<int64_t>(rows) * (b + 1) / bands)});
+      items_.push_back({false, r, p.row_begin + static_cast<int>(static_cast<int64_t>(rows) * b / bands),
+                        p.row_begin + static_cast<int>(static_cast<int64_t>(rows) * (b + 1) / bands)});
   }
 }
 
@@ -151,28 +160,37 @@ void TileJob::pad(const TileCrop& tile, float* planes) const {
 
 void TileJob::resize_rows(const ResizePlan& plan, int begin, int end) const {
   const size_t length = 3 * static_cast<size_t>(width_);
+  // The source columns the covered output columns read: only they are blended.
+  const int taps = plan.cols.taps;
+  const size_t src_begin = 3 * static_cast<size_t>(plan.cols.first[plan.col_begin]);
+  const size_t src_end = 3 * static_cast<size_t>(plan.cols.first[plan.col_end - 1] + taps);
   std::vector<float> row(length + 4, 0.0f);  // the AVX2 pass reads one float past the last pixel
   std::vector<float> resized(3 * static_cast<size_t>(plan.width));
   float* const planes[3] = {resized.data(), resized.data() + plan.width, resized.data() + 2 * plan.width};
   std::vector<const uint8_t*> sources(static_cast<size_t>(plan.rows.taps));
   std::vector<float> weights(static_cast<size_t>(plan.rows.taps));
+  const int blended = static_cast<int>(src_end - src_begin);
   for (int y = begin; y < end; ++y) {
+    const bool used = std::any_of(plan.tiles.begin(), plan.tiles.end(), [&](size_t t) {
+      return y >= tiles_[t].y0 && y < tiles_[t].y0 + tiles_[t].height;
+    });
+    if (!used) continue;
     int count = 0;  // the source rows with a non-zero weight
     for (int k = 0; k < plan.rows.taps; ++k) {
       const float w = plan.rows.weight[static_cast<size_t>(y) * plan.rows.taps + k];
       if (w == 0.0f) continue;
-      sources[count] = image_ + static_cast<size_t>(plan.rows.first[y] + k) * length;
+      sources[count] = image_ + static_cast<size_t>(plan.rows.first[y] + k) * length + src_begin;
       weights[count++] = w;
     }
 #ifdef FACEID_HAVE_X86_SIMD
     if (vector_) {
-      avx2::blend_rows(sources.data(), weights.data(), count, static_cast<int>(length), row.data());
-      avx2::resample_row(row.data(), plan.cols, plan.width, kBgrToRgb, kScale, kShift, planes);
+      avx2::blend_rows(sources.data(), weights.data(), count, blended, row.data() + src_begin);
+      avx2::resample_row(row.data(), plan.cols, plan.col_begin, plan.col_end, kBgrToRgb, kScale, kShift, planes);
     } else
 #endif
     {
-      blend_rows(sources.data(), weights.data(), count, static_cast<int>(length), row.data());
-      resample_row(row.data(), plan.cols, plan.width, kBgrToRgb, kScale, kShift, planes);
+      blend_rows(sources.data(), weights.data(), count, blended, row.data() + src_begin);
+      resample_row(row.data(), plan.cols, plan.col_begin, plan.col_end, kBgrToRgb, kScale, kShift, planes);
     }
     for (size_t t : plan.tiles) {
       const TileCrop& tile = tiles_[t];

@@ -43,16 +43,16 @@ FACEID_AVX2 void blend_rows(const uint8_t* const* rows, const float* weights, in
   }
 }
 
-FACEID_AVX2 void resample_row(const float* row, const AxisFilter& filter, int count, const int order[3], float scale,
-                              float shift, float* const planes[3]) {
+FACEID_AVX2 void resample_row(const float* row, const AxisFilter& filter, int begin, int end, const int order[3],
+                              float scale, float shift, float* const planes[3]) {
   const int taps = filter.taps;
   const float* weight = filter.weight.data();
   const int* first = filter.first.data();
   const __m128 vscale = _mm_set1_ps(scale), vshift = _mm_set1_ps(shift);
-  int x = 0;
+  int x = begin;
   // Four output pixels at a time: each accumulates its (c0, c1, c2, junk) in one register, then a 4x4
   // transpose gives one register per channel.
-  for (; x + 4 <= count; x += 4) {
+  for (; x + 4 <= end; x += 4) {
     __m128 acc[4];
     for (int j = 0; j < 4; ++j) {
       const float* w = weight + static_cast<size_t>(x + j) * taps;
@@ -64,7 +64,7 @@ FACEID_AVX2 void resample_row(const float* row, const AxisFilter& filter, int co
     _MM_TRANSPOSE4_PS(acc[0], acc[1], acc[2], acc[3]);
     for (int c = 0; c < 3; ++c) _mm_storeu_ps(planes[c] + x, _mm_fmadd_ps(acc[order[c]], vscale, vshift));
   }
-  for (; x < count; ++x) {
+  for (; x < end; ++x) {
     const float* w = weight + static_cast<size_t>(x) * taps;
     const float* p = row + 3 * static_cast<size_t>(first[x]);
     float acc[3] = {0.0f, 0.0f, 0.0f};

@@ -13,8 +13,8 @@ void blend_rows(const uint8_t* const* rows, const float* weights, int count, int
 
 // Horizontal pass over one interleaved 3-channel float row (readable up to one float past its last pixel):
 // output pixel x = sum_k filter.weight[x * taps + k] * row[first[x] + k], scaled by `scale`, plus `shift`,
-// channel order[k] of it into plane k (planes[k][x]), for x < count.
-void resample_row(const float* row, const AxisFilter& filter, int count, const int order[3], float scale,
+// channel order[k] of it into plane k (planes[k][x]), for begin <= x < end.
+void resample_row(const float* row, const AxisFilter& filter, int begin, int end, const int order[3], float scale,
                   float shift, float* const planes[3]);
 
 }  // namespace faceid::avx2

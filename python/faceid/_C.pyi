@@ -119,3 +119,6 @@ def blazeface_candidates(
 def weighted_nms(
     boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray, iou_threshold: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+def prepare_tiles(
+    image: np.ndarray, resizes: np.ndarray, tiles: np.ndarray, size: int, num_threads: int
+) -> np.ndarray: ...
