@@ -139,8 +139,8 @@ std::vector<TileResize> as_resizes(const py::array& a) {
 // Checks one tile row (resize, x0, y0, width, height, pad_x, pad_y): its crop inside its resize, its placement
 // inside the size x size canvas.
 TileCrop as_tile(const int64_t* t, size_t i, const std::vector<TileResize>& resizes, int size) {
-  FACEID_CHECK_ARG(t[0] >= 0 && t[0] < static_cast<int64_t>(resizes.size()), "tiles[", i, "]: expected a resize index in [0, ",
-                   resizes.size(), "), got ", t[0]);
+  FACEID_CHECK_ARG(t[0] >= 0 && t[0] < static_cast<int64_t>(resizes.size()), "tiles[", i,
+                   "]: expected a resize index in [0, ", resizes.size(), "), got ", t[0]);
   const TileResize& r = resizes[static_cast<size_t>(t[0])];
   FACEID_CHECK_ARG(t[3] >= 1 && t[3] <= size && t[4] >= 1 && t[4] <= size, "tiles[", i,
                    "]: expected a crop width and height in 1..", size, ", got ", t[3], "x", t[4]);
@@ -165,7 +165,8 @@ py::array_t<float> tile_batch(const py::array& image, const py::array& resizes_i
   FACEID_CHECK_ARG(size >= 1 && size <= 4096, "size: expected 1..4096, got ", size);
   FACEID_CHECK_ARG(num_threads >= 1 && num_threads <= 256, "num_threads: expected 1..256, got ", num_threads);
   const std::vector<TileResize> resizes = as_resizes(resizes_in);
-  const std::vector<int64_t> rows = as_int_rows(tiles_in, 7, "tiles", "(N, 7) (resize, x0, y0, width, height, pad_x, pad_y)");
+  const std::vector<int64_t> rows =
+      as_int_rows(tiles_in, 7, "tiles", "(N, 7) (resize, x0, y0, width, height, pad_x, pad_y)");
   std::vector<TileCrop> tiles;
   for (size_t i = 0; i < rows.size() / 7; ++i) tiles.push_back(as_tile(rows.data() + 7 * i, i, resizes, size));
   const auto n = static_cast<py::ssize_t>(tiles.size());
