@@ -1,5 +1,5 @@
-// Python face of csrc/detect: BlazeFace decoding and weighted NMS. Argument checks and numpy conversions live
-// here; the computation runs with the GIL released.
+// Python face of csrc/detect and of BlazeFace's tile preparation (csrc/image/tiles): decoding, weighted NMS,
+// the tile batch. Argument checks and numpy conversions live here; the computation runs with the GIL released.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -11,7 +11,9 @@
 
 #include "bindings/array_utils.h"
 #include "common/check.h"
+#include "common/thread_pool.h"
 #include "detect/blazeface.h"
+#include "image/tiles.h"
 
 namespace py = pybind11;
 
@@ -114,6 +116,72 @@ py::tuple weighted_nms(const py::array& boxes_in, const py::array& scores_in, co
   return as_tuple(std::move(found), k);
 }
 
+// An (N, columns) integer array as rows of int64.
+std::vector<int64_t> as_int_rows(const py::array& a, py::ssize_t columns, const char* name, const char* layout) {
+  FACEID_CHECK_ARG(a.ndim() == 2 && a.shape(1) == columns, name, ": expected shape ", layout, ", got ", shape_of(a));
+  FACEID_CHECK_ARG(a.dtype().kind() == 'i' || a.dtype().kind() == 'u', name, ": expected an integer array, got ",
+                   bindings::dtype_of(a));
+  auto cast = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(a);
+  return std::vector<int64_t>(cast.data(), cast.data() + cast.size());
+}
+
+std::vector<TileResize> as_resizes(const py::array& a) {
+  std::vector<int64_t> v = as_int_rows(a, 2, "resizes", "(R, 2) (height, width)");
+  std::vector<TileResize> out;
+  for (size_t i = 0; i < v.size(); i += 2) {
+    FACEID_CHECK_ARG(v[i] >= 1 && v[i] <= 65536 && v[i + 1] >= 1 && v[i + 1] <= 65536, "resizes[", i / 2,
+                     "]: expected a height and width in 1..65536, got (", v[i], ", ", v[i + 1], ")");
+    out.push_back({static_cast<int>(v[i]), static_cast<int>(v[i + 1])});
+  }
+  return out;
+}
+
+// Checks one tile row (resize, x0, y0, width, height, pad_x, pad_y): its crop inside its resize, its placement
+// inside the size x size canvas.
+TileCrop as_tile(const int64_t* t, size_t i, const std::vector<TileResize>& resizes, int size) {
+  FACEID_CHECK_ARG(t[0] >= 0 && t[0] < static_cast<int64_t>(resizes.size()), "tiles[", i,
+                   "]: expected a resize index in [0, ", resizes.size(), "), got ", t[0]);
+  const TileResize& r = resizes[static_cast<size_t>(t[0])];
+  FACEID_CHECK_ARG(t[3] >= 1 && t[3] <= size && t[4] >= 1 && t[4] <= size, "tiles[", i,
+                   "]: expected a crop width and height in 1..", size, ", got ", t[3], "x", t[4]);
+  FACEID_CHECK_ARG(t[1] >= 0 && t[2] >= 0 && t[1] + t[3] <= r.width && t[2] + t[4] <= r.height, "tiles[", i,
+                   "]: expected a crop inside resize ", t[0], " (", r.width, "x", r.height, "), got ", t[3], "x", t[4],
+                   " at (", t[1], ", ", t[2], ")");
+  FACEID_CHECK_ARG(t[5] >= 0 && t[6] >= 0 && t[5] + t[3] <= size && t[6] + t[4] <= size, "tiles[", i,
+                   "]: expected a placement inside the ", size, "x", size, " canvas, got ", t[3], "x", t[4],
+                   " at (", t[5], ", ", t[6], ")");
+  return {static_cast<int>(t[0]), static_cast<int>(t[1]), static_cast<int>(t[2]), static_cast<int>(t[3]),
+          static_cast<int>(t[4]), static_cast<int>(t[5]), static_cast<int>(t[6])};
+}
+
+py::array_t<float> tile_batch(const py::array& image, const py::array& resizes_in, const py::array& tiles_in, int size,
+                              int num_threads) {
+  FACEID_CHECK_ARG(image.ndim() == 3 && image.shape(2) == 3, "image: expected shape (H, W, 3), got ",
+                   shape_of(image));
+  bindings::check_dtype<uint8_t>(image, "image", "uint8");
+  bindings::check_c_contiguous(image, "image");
+  FACEID_CHECK_ARG(image.shape(0) > 0 && image.shape(1) > 0, "image: expected a non-empty image, got ",
+                   shape_of(image));
+  FACEID_CHECK_ARG(size >= 1 && size <= 4096, "size: expected 1..4096, got ", size);
+  FACEID_CHECK_ARG(num_threads >= 1 && num_threads <= 256, "num_threads: expected 1..256, got ", num_threads);
+  const std::vector<TileResize> resizes = as_resizes(resizes_in);
+  const std::vector<int64_t> rows =
+      as_int_rows(tiles_in, 7, "tiles", "(N, 7) (resize, x0, y0, width, height, pad_x, pad_y)");
+  std::vector<TileCrop> tiles;
+  for (size_t i = 0; i < rows.size() / 7; ++i) tiles.push_back(as_tile(rows.data() + 7 * i, i, resizes, size));
+  const auto n = static_cast<py::ssize_t>(tiles.size());
+  py::array_t<float> out({n, py::ssize_t{3}, py::ssize_t{size}, py::ssize_t{size}});
+  const auto* pixels = static_cast<const uint8_t*>(image.data());
+  const int height = static_cast<int>(image.shape(0)), width = static_cast<int>(image.shape(1));
+  float* dst = out.mutable_data();
+  {
+    py::gil_scoped_release release;
+    ThreadPool* pool = num_threads > 1 ? &shared_thread_pool(num_threads) : nullptr;
+    faceid::prepare_tiles(pixels, height, width, resizes, tiles, size, pool, dst);
+  }
+  return out;
+}
+
 }  // namespace
 
 void register_detect_bindings(py::module_& m) {
@@ -128,6 +196,10 @@ void register_detect_bindings(py::module_& m) {
         py::arg("iou_threshold"),
         "MediaPipe's weighted NMS on float32 boxes (N, 4), scores (N,), keypoints (N, K, 2) -> the same triple, best "
         "first.");
+  m.def("prepare_tiles", &tile_batch, py::arg("image"), py::arg("resizes"), py::arg("tiles"), py::arg("size"),
+        py::arg("num_threads"),
+        "BGR uint8 (H, W, 3) image, resizes (R, 2) (height, width), tiles (N, 7) (resize, x0, y0, width, height, "
+        "pad_x, pad_y) -> (N, 3, size, size) float32 RGB in [-1, 1], padding -1 (area shrink / bilinear enlarge).");
 }
 
 }  // namespace faceid

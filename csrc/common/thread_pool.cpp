@@ -1,5 +1,9 @@
 #include "common/thread_pool.h"
 
+#include <pthread.h>
+
+#include <map>
+
 namespace faceid {
 
 bool BatchJob::claim(size_t* item) {
@@ -82,6 +86,34 @@ void ThreadPool::worker_loop() {
     job->run(item);  // keeps what the item throws for wait()
     job->finish_one();
   }
+}
+
+namespace {
+
+// The shared pools by size. Deliberately leaked: joining workers while the process exits (static destructors)
+// could wait on threads the runtime already stopped. After fork() the child's copies have no threads (and the
+// mutex may be held): the child drops them, leaked too, and starts a new registry.
+struct SharedPools {
+  std::mutex mutex;
+  std::map<int, ThreadPool*> pools;
+};
+SharedPools* shared_pools = nullptr;
+std::once_flag shared_pools_once;
+
+void forget_pools_after_fork() { shared_pools = new SharedPools; }
+
+}  // namespace
+
+ThreadPool& shared_thread_pool(int num_threads) {
+  std::call_once(shared_pools_once, [] {
+    shared_pools = new SharedPools;
+    pthread_atfork(nullptr, nullptr, forget_pools_after_fork);
+  });
+  SharedPools* registry = shared_pools;
+  std::lock_guard<std::mutex> lock(registry->mutex);
+  ThreadPool*& pool = registry->pools[num_threads];
+  if (pool == nullptr) pool = new ThreadPool(num_threads);
+  return *pool;
 }
 
 }  // namespace faceid

@@ -64,4 +64,8 @@ class ThreadPool {
   bool stopping_ = false;
 };
 
+// A process-wide pool of `num_threads` (>= 1) workers for short native ops, made on first use and kept until the
+// process exits (never joined). A child process made by fork() starts with none: it makes its own.
+ThreadPool& shared_thread_pool(int num_threads);
+
 }  // namespace faceid

@@ -119,6 +119,9 @@ def blazeface_candidates(
 def weighted_nms(
     boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray, iou_threshold: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+def prepare_tiles(
+    image: np.ndarray, resizes: np.ndarray, tiles: np.ndarray, size: int, num_threads: int
+) -> np.ndarray: ...
 
 # bf16 gallery scores (csrc/gallery): use faceid.ops.gallery instead.
 def bf16_pack_rows(rows: np.ndarray, positions: np.ndarray, panels: np.ndarray, num_threads: int) -> None: ...

@@ -238,6 +238,24 @@ def test_agrees_with_mediapipe(detector, shared_data: Path) -> None:
             assert abs(ours[int(ious.argmax())].score - face["score"]) < 0.05, name
 
 
+@pytest.mark.parametrize(
+    "name", ["faces/two_people.jpg", "gallery_dev/query/obama_and_biden.jpg", "faces/obama_small.jpg"]
+)
+def test_native_tile_prep_finds_what_the_reference_prep_finds(detector, shared_data: Path, name: str) -> None:
+    """The native tile batch (float resizes) against the OpenCV one (uint8 resizes): the same faces."""
+    _, native = _detect(detector, shared_data / name, tiling=True)
+    detector.tile_prep = "reference"
+    try:
+        _, reference = _detect(detector, shared_data / name, tiling=True)
+    finally:
+        detector.tile_prep = "native"
+    assert len(native) == len(reference) > 0
+    for face in reference:
+        ious = box_iou(face.box, np.stack([d.box for d in native]))
+        match = native[int(ious.argmax())]
+        assert ious.max() >= 0.99 and abs(match.score - face.score) < 0.01, (face, match)
+
+
 def test_rejects_bad_images(detector) -> None:
     with pytest.raises(ValueError, match="BGR uint8 HWC"):
         detector.detect(np.zeros((10, 10), dtype=np.uint8))

@@ -186,11 +186,20 @@ def test_detector_defaults_for_full_range(detector) -> None:
     assert detector.input_size == 192 and detector.anchors.shape == (2304, 2) and detector.tiling is False
 
 
-def test_detector_equals_the_solution_on_the_same_input(detector, expected, photos) -> None:
+# The detector's own tile prep ("reference": OpenCV, exactly the fixture's input) and the native one, whose float
+# resize is within one uint8 level of it (seen: scores 4.3e-3 apart): (score, keypoint pixels) tolerances.
+_SAME_INPUT_TOLERANCE = {"reference": (1e-4, 0.05), "native": (1e-2, 0.5)}
+
+
+@pytest.mark.parametrize("tile_prep", ["reference", "native"])
+def test_detector_equals_the_solution_on_the_same_input(detector, expected, photos, tile_prep: str) -> None:
     """MediaPipe's solution run on faceid's letterboxed input: same network input, so the whole pipeline (net,
-    decoding, weighted NMS, letterbox mapping) must agree exactly, at the solution's candidate threshold."""
+    decoding, weighted NMS, letterbox mapping) must agree exactly, at the solution's candidate threshold (the
+    native tile prep within what its unrounded input changes)."""
     meta, _ = expected
+    score_tolerance, keypoint_tolerance = _SAME_INPUT_TOLERANCE[tile_prep]
     detector.score_threshold = meta["solution_min_score"]
+    detector.tile_prep = tile_prep
     try:
         for name, image, theirs in zip(meta["images"], photos, meta["mediapipe_solution_on_input"], strict=True):
             ours = detector.detect(image)
@@ -199,10 +208,13 @@ def test_detector_equals_the_solution_on_the_same_input(detector, expected, phot
             for det, face in zip(ours, theirs, strict=True):  # both best first
                 got = box.to_input(det.box.reshape(2, 2)).ravel()
                 assert box_iou(got, np.array(face["box"])[None])[0] >= 0.99, name
-                assert abs(det.score - face["score"]) < 1e-4, name
-                np.testing.assert_allclose(box.to_input(det.keypoints), face["keypoints"], atol=0.05, err_msg=name)
+                assert abs(det.score - face["score"]) < score_tolerance, name
+                np.testing.assert_allclose(
+                    box.to_input(det.keypoints), face["keypoints"], atol=keypoint_tolerance, err_msg=name
+                )
     finally:
         detector.score_threshold = 0.5
+        detector.tile_prep = "native"
 
 
 def test_detector_agrees_with_the_solution_on_photos(detector, expected, photos) -> None:

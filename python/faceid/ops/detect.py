@@ -1,9 +1,9 @@
 """Detection building blocks: SSD anchors, letterboxing, BlazeFace decoding, weighted NMS, tiles.
 
-``decode_blazeface``, ``blazeface_candidates`` and ``weighted_nms`` run natively (``faceid._C``, float32); their
-``*_reference`` twins are the numpy references the native code is tested against, plain and exact rather than
-fast. Coordinates are continuous pixels (a pixel ``i`` spans ``[i, i + 1)``), boxes are ``xyxy``
-without any "+1". The MediaPipe conventions followed here are those of ``SsdAnchorsCalculator``,
+``decode_blazeface``, ``blazeface_candidates``, ``weighted_nms`` and ``tile_batch`` run natively (``faceid._C``,
+float32); their ``*_reference`` twins are the numpy (and, for tiles, OpenCV) references the native code is tested
+against, plain and exact rather than fast. Coordinates are continuous pixels (a pixel ``i`` spans ``[i, i + 1)``),
+boxes are ``xyxy`` without any "+1". The MediaPipe conventions followed here are those of ``SsdAnchorsCalculator``,
 ``TensorsToDetectionsCalculator`` and ``NonMaxSuppressionCalculator`` (weighted mode).
 """
 
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,8 @@ __all__ = [
     "letterbox",
     "letterbox_params",
     "ssd_anchors",
+    "tile_batch",
+    "tile_batch_reference",
     "tile_grid",
     "tile_inputs",
     "weighted_nms",
@@ -268,6 +271,43 @@ def tile_grid(
     return tiles
 
 
+@dataclass(frozen=True)
+class _TilePlan:
+    """Where each tile's network input comes from: the whole-image resizes (one per distinct tile side, ascending)
+    and per tile its crop of one of them, its place on the canvas, its letterbox and its bounds."""
+
+    resizes: list[tuple[int, int]]  # (height, width)
+    crops: list[tuple[int, int, int, int, int, int, int]]  # (resize, rx0, ry0, tw, th, pad_x, pad_y)
+    placed: list[tuple[Letterbox, tuple[float, float, float, float]]]
+
+
+def _tile_plan(height: int, width: int, tiles: Sequence[Sequence[int]], size: int) -> _TilePlan:
+    """The geometry of :func:`tile_inputs` (and :func:`tile_batch`): the one place it is computed."""
+    tiles = [tuple(int(v) for v in tile) for tile in tiles]
+    for i, tile in enumerate(tiles):
+        if len(tile) != 4 or not (0 <= tile[0] < tile[2] <= width and 0 <= tile[1] < tile[3] <= height):
+            raise ValueError(
+                f"tiles[{i}]: expected (x0, y0, x1, y1) with 0 <= x0 < x1 <= {width} and 0 <= y0 < y1 <= {height}, "
+                f"got {tile}"
+            )
+    sides = sorted({max(x1 - x0, y1 - y0) for x0, y0, x1, y1 in tiles})
+    # For the whole image the factor is letterbox_params' scale, so the same resize.
+    resizes = [(max(1, round(height * size / side)), max(1, round(width * size / side))) for side in sides]
+    crops, placed = [], []
+    for x0, y0, x1, y1 in tiles:
+        index = sides.index(max(x1 - x0, y1 - y0))
+        scaled_h, scaled_w = resizes[index]
+        fx, fy = scaled_w / width, scaled_h / height
+        rx0, ry0 = min(round(x0 * fx), scaled_w - 1), min(round(y0 * fy), scaled_h - 1)
+        tw = max(1, min(size, scaled_w - rx0, round((x1 - x0) * fx)))
+        th = max(1, min(size, scaled_h - ry0, round((y1 - y0) * fy)))
+        pad_x, pad_y = (size - tw) // 2, (size - th) // 2
+        crops.append((index, rx0, ry0, tw, th, pad_x, pad_y))
+        box = Letterbox(fx, fy, pad_x - rx0, pad_y - ry0, size, (th, tw))
+        placed.append((box, (rx0 / fx, ry0 / fy, (rx0 + tw) / fx, (ry0 + th) / fy)))
+    return _TilePlan(resizes, crops, placed)
+
+
 def tile_inputs(
     image_bgr_uint8_hwc: np.ndarray,
     tiles: list[tuple[int, int, int, int]],
@@ -283,22 +323,49 @@ def tile_inputs(
     A tile then starts on the resized grid, within half a resized pixel of its own origin, which ``bounds``
     reports. A tile covering the whole image is exactly ``letterbox(image)``.
     """
-    height, width = image_bgr_uint8_hwc.shape[:2]
-
-    def resize(side: int) -> tuple[int, np.ndarray]:
-        factor = size / side  # for the whole image: letterbox_params' scale, so the same resize
-        return side, _resize(image_bgr_uint8_hwc, max(1, round(height * factor)), max(1, round(width * factor)))
-
-    resized = dict(map_fn(resize, sorted({max(x1 - x0, y1 - y0) for x0, y0, x1, y1 in tiles})))
+    plan = _tile_plan(*image_bgr_uint8_hwc.shape[:2], tiles, size)
+    resized = list(map_fn(lambda shape: _resize(image_bgr_uint8_hwc, *shape), plan.resizes))
     out = []
-    for x0, y0, x1, y1 in tiles:
-        scaled = resized[max(x1 - x0, y1 - y0)]
-        fx, fy = scaled.shape[1] / width, scaled.shape[0] / height
-        rx0, ry0 = min(round(x0 * fx), scaled.shape[1] - 1), min(round(y0 * fy), scaled.shape[0] - 1)
-        tw = max(1, min(size, scaled.shape[1] - rx0, round((x1 - x0) * fx)))
-        th = max(1, min(size, scaled.shape[0] - ry0, round((y1 - y0) * fy)))
-        pad_x, pad_y = (size - tw) // 2, (size - th) // 2
-        tensor = _on_canvas(scaled[ry0 : ry0 + th, rx0 : rx0 + tw, ::-1], size, pad_x, pad_y)
-        box = Letterbox(fx, fy, pad_x - rx0, pad_y - ry0, size, (th, tw))
-        out.append((tensor, box, (rx0 / fx, ry0 / fy, (rx0 + tw) / fx, (ry0 + th) / fy)))
+    for (index, rx0, ry0, tw, th, pad_x, pad_y), (box, bounds) in zip(plan.crops, plan.placed, strict=True):
+        tensor = _on_canvas(resized[index][ry0 : ry0 + th, rx0 : rx0 + tw, ::-1], size, pad_x, pad_y)
+        out.append((tensor, box, bounds))
     return out
+
+
+def tile_batch_reference(
+    image_bgr_uint8_hwc: np.ndarray,
+    tiles: list[tuple[int, int, int, int]],
+    size: int,
+    map_fn: Callable[..., Iterable[Any]] = map,
+) -> tuple[np.ndarray, list[tuple[Letterbox, tuple[float, float, float, float]]]]:
+    """:func:`tile_inputs` as one batch: the ``(N, 3, size, size)`` float32 RGB NCHW inputs (OpenCV resizes,
+    rounded to uint8 before normalising) and each tile's ``(letterbox, bounds)``. The reference of
+    :func:`tile_batch`."""
+    prepared = tile_inputs(image_bgr_uint8_hwc, tiles, size, map_fn)
+    batch = np.stack([p[0] for p in prepared]).transpose(0, 3, 1, 2) if prepared else np.empty((0, 3, size, size))
+    return np.ascontiguousarray(batch, dtype=np.float32), [(p[1], p[2]) for p in prepared]
+
+
+def tile_batch(
+    image_bgr_uint8_hwc: np.ndarray, tiles: list[tuple[int, int, int, int]], size: int, num_threads: int | None = None
+) -> tuple[np.ndarray, list[tuple[Letterbox, tuple[float, float, float, float]]]]:
+    """Native :func:`tile_batch_reference`: the ``(N, 3, size, size)`` float32 RGB NCHW batch of ``tiles`` of a
+    BGR uint8 HWC image, in [-1, 1] with -1 padding, and each tile's ``(letterbox, bounds)`` (the same geometry).
+
+    One resize per distinct tile side (area averaging when shrinking, as OpenCV's INTER_AREA; bilinear when
+    enlarging, as INTER_LINEAR), cropped, swapped to RGB and normalised straight into the batch, on
+    ``num_threads`` threads (default: up to 4, as many as there are cores) without the GIL. The resized values
+    stay float instead of being rounded to uint8 as OpenCV's are: they differ from the reference by at most
+    about one uint8 level (1 / 127.5). A build without the native op falls back to the reference.
+    """
+    if not hasattr(_C, "prepare_tiles"):
+        logger.debug("faceid._C has no prepare_tiles (an older build): tiles prepared with OpenCV")
+        return tile_batch_reference(image_bgr_uint8_hwc, tiles, size)
+    image = np.ascontiguousarray(image_bgr_uint8_hwc)
+    if image.ndim != 3:
+        raise ValueError(f"image: expected shape (H, W, 3), got {image.shape}")
+    plan = _tile_plan(image.shape[0], image.shape[1], tiles, size)
+    threads = min(4, os.cpu_count() or 1) if num_threads is None else int(num_threads)
+    resizes = np.asarray(plan.resizes, dtype=np.int64).reshape(-1, 2)
+    crops = np.asarray(plan.crops, dtype=np.int64).reshape(-1, 7)
+    return _C.prepare_tiles(image, resizes, crops, int(size), threads), plan.placed

@@ -23,8 +23,9 @@ from faceid.ops.detect import (
     Letterbox,
     blazeface_candidates,
     ssd_anchors,
+    tile_batch,
+    tile_batch_reference,
     tile_grid,
-    tile_inputs,
     weighted_nms,
 )
 
@@ -142,15 +143,30 @@ class FaceDetector:
         corners = box.to_image(boxes.reshape(-1, 2, 2)).reshape(-1, 4)
         return _Candidates(corners, scores, box.to_image(keypoints))
 
+    #: How the tiles' network inputs are made: ``"native"`` (:func:`~faceid.ops.detect.tile_batch`, one C++ op) or
+    #: ``"reference"`` (OpenCV + numpy, :func:`~faceid.ops.detect.tile_batch_reference`); set it on an instance to
+    #: compare them.
+    tile_prep: str = "native"
+
+    def _tile_batch(
+        self, image_bgr_uint8_hwc: np.ndarray, tiles: list[tuple[int, int, int, int]]
+    ) -> tuple[np.ndarray, list[tuple[Letterbox, tuple[float, float, float, float]]]]:
+        """The (N, 3, S, S) float32 RGB NCHW inputs of ``tiles`` and each tile's (letterbox, bounds)."""
+        if self.tile_prep == "native":
+            return tile_batch(image_bgr_uint8_hwc, tiles, self.input_size)
+        if self.tile_prep != "reference":
+            raise ValueError(f"tile_prep must be 'native' or 'reference', got {self.tile_prep!r}")
+        # OpenCV resizes without the GIL: the per-scale resizes run in parallel.
+        pool_map = _resize_pool().map if len(tiles) > 1 else map
+        return tile_batch_reference(image_bgr_uint8_hwc, tiles, self.input_size, pool_map)
+
     def _candidates(self, image_bgr_uint8_hwc: np.ndarray, tiles: list[tuple[int, int, int, int]]) -> _Candidates:
         """Detections (before NMS) of every tile, in image pixels; tile detections cut by an inner edge dropped."""
         height, width = image_bgr_uint8_hwc.shape[:2]
-        # OpenCV resizes without the GIL: the per-scale resizes run in parallel.
-        pool_map = _resize_pool().map if len(tiles) > 1 else map
-        prepared = tile_inputs(image_bgr_uint8_hwc, tiles, self.input_size, pool_map)
-        regressors, logits = self.run(np.stack([p[0] for p in prepared]).transpose(0, 3, 1, 2))
+        batch, placed = self._tile_batch(image_bgr_uint8_hwc, tiles)
+        regressors, logits = self.run(batch)
         parts = []
-        for i, (_, box, (x0, y0, x1, y1)) in enumerate(prepared):
+        for i, (box, (x0, y0, x1, y1)) in enumerate(placed):
             found = self._decode(regressors[i], logits[i], box)  # in image pixels already
             margin = _EDGE_MARGIN * max(x1 - x0, y1 - y0)
             inside = np.ones(found.scores.shape, dtype=bool)
