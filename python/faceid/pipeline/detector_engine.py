@@ -10,11 +10,14 @@ with fp32 on a probe batch of drawn faces (:func:`probe_batch`); otherwise fp32,
 
 from __future__ import annotations
 
+import functools
+import itertools
 import logging
 import os
 import shutil
 import tempfile
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +39,7 @@ BF16_IOU = 0.9
 BF16_SCORE_TOLERANCE = 0.02
 _PROBE_THRESHOLD = 0.5
 _REGRESSORS = 16  # per anchor: box (4) + 6 keypoints (x, y); the score logit follows
+_MIN_CHUNK = 3  # fewer rows per predictor run cost more in per-run overhead than a second core saves
 
 
 class _SplitBlazeBlock(paddle.nn.Layer):
@@ -173,14 +177,28 @@ def detections_disagree(reference: np.ndarray, candidate: np.ndarray, anchors: n
     return ""
 
 
+@functools.cache
+def _chunk_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=max(2, min(os.cpu_count() or 1, 16)), thread_name_prefix="faceid-detect")
+
+
+def _chunks(count: int, parts: int) -> list[slice]:
+    """``count`` rows in at most ``parts`` contiguous, balanced slices of at least :data:`_MIN_CHUNK` rows."""
+    parts = max(1, min(parts, count // _MIN_CHUNK))
+    bounds = np.linspace(0, count, parts + 1).round().astype(int)
+    return [slice(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
+
+
 class DetectorEngine:
     """An exported detector net on Paddle Inference: :meth:`run` maps a float32 (N, 3, S, S) batch to its
     (N, A, 17) output (regressors, then the score logit).
 
     ``precision``: ``fp32`` or ``bf16`` (kept only when the CPU has bf16 and the probe agrees with fp32; see
-    :attr:`precision` for what runs); ``threads``: CPU math threads per predictor; ``native``: use the native
-    loop (GIL released) when it is usable and passes its self-test, else the Python predictor. The temporary
-    export folder goes when the engine is collected.
+    :attr:`precision` for what runs); ``threads``: CPU threads one call uses; ``native``: use the native loop
+    (GIL released) when it is usable and passes its self-test, else the Python predictor (``threads`` math
+    threads). The native loop splits a batch between ``threads`` single-threaded predictors that run at once
+    (no oneDNN thread barriers per layer, and a busy core slows only its own part). The temporary export
+    folder goes when the engine is collected.
     """
 
     def __init__(
@@ -227,15 +245,22 @@ class DetectorEngine:
             logger.info("detector uses the Python predictor: native loop not available (%s)", error)
             return
         self._native = load_native_predictor(
-            self.program, self.params, threads=self.threads, precision=self.precision,
-            input_size=(self.size, self.size), reference=self._python,
+            self.program, self.params, threads=1, precision=self.precision, input_size=(self.size, self.size),
+            max_predictors=self.threads,
         )  # fmt: skip
         if self._native is not None:
             self.engine = "native"
+            self.run(probe_batch(self.size))  # makes the pool's predictors now rather than in the first call
+
+    def _run_native(self, batch: np.ndarray) -> np.ndarray:
+        parts = _chunks(len(batch), self.threads)
+        if len(parts) == 1:
+            return self._native.run_raw(batch)
+        return np.concatenate(list(_chunk_pool().map(lambda rows: self._native.run_raw(batch[rows]), parts)))
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """float32 (N, 3, S, S) RGB [-1, 1] -> float32 (N, A, 17)."""
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         if self._native is not None and len(batch):
-            return self._native.run_raw(batch).reshape(len(batch), -1, _REGRESSORS + 1)
+            return self._run_native(batch).reshape(len(batch), -1, _REGRESSORS + 1)
         return self._python.run(batch)
