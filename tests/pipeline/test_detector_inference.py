@@ -173,3 +173,38 @@ def test_disagreement_is_caught(fp32) -> None:
 def test_rejects_an_unknown_precision(make) -> None:
     with pytest.raises(ValueError, match="precision must be fp32 or bf16"):
         make(precision="fp16")
+
+
+def test_the_native_run_releases_the_gil(make, require_native_loop) -> None:
+    """Another Python thread runs while the native loop does (the Python predictor holds the GIL throughout)."""
+    import sys
+    import threading
+    import time
+
+    detector = make(threads=1)  # one predictor: run() calls the native loop on this thread, no pool in between
+    assert detector.engine == "native"
+    batch = np.random.default_rng(0).uniform(-1, 1, (16, 3, 128, 128)).astype(np.float32)
+    detector.run(batch)  # plans this batch shape
+    ticks, stop = [0], threading.Event()
+
+    def tick() -> None:  # runs only while no other thread holds the GIL
+        while not stop.is_set():
+            ticks[0] += 1
+            time.sleep(0.0005)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(100)  # this thread gives up the GIL only where it releases it
+    thread = threading.Thread(target=tick)
+    try:
+        thread.start()
+        while ticks[0] == 0:
+            time.sleep(0.001)
+        before = ticks[0]
+        for _ in range(3):
+            detector.run(batch)
+        during = ticks[0] - before
+    finally:
+        stop.set()
+        sys.setswitchinterval(interval)
+        thread.join()
+    assert during > 0
