@@ -2,8 +2,8 @@
 
 The BlazeFace net is exported once per detector to a temporary legacy program with ONE output, the regressors
 and the score logits side by side, ``(N, A, 17)``, so that the native (C++) loop, which reads one output, can run
-it with the GIL released. The program's convolution biases are put in the form Paddle's oneDNN passes fuse
-(:mod:`faceid.export.onednn_conv_bias`): fp32 gets faster and bf16 (``enable_onednn_bfloat16``) runs at all.
+it with the GIL released; the export rewrites the net and the program into what Paddle's oneDNN fuses
+(:mod:`faceid.export.detector_program`): fp32 gets faster and bf16 (``enable_onednn_bfloat16``) runs at all.
 bf16 is taken only where the CPU has bf16 instructions and, like the Recognizer's, only once its detections agree
 with fp32 on a probe batch of drawn faces (:func:`probe_batch`); otherwise fp32, with one log line saying why.
 """
@@ -23,8 +23,7 @@ from pathlib import Path
 import numpy as np
 import paddle
 
-from faceid.export.onednn_conv_bias import fuse_conv_bias_adds
-from faceid.export.program import save_program
+from faceid.export.detector_program import export_detector
 from faceid.infer.paddle_predictor import PaddlePredictor
 from faceid.ops.detect import blazeface_candidates, box_iou, weighted_nms
 
@@ -40,68 +39,6 @@ BF16_SCORE_TOLERANCE = 0.02
 _PROBE_THRESHOLD = 0.5
 _REGRESSORS = 16  # per anchor: box (4) + 6 keypoints (x, y); the score logit follows
 _MIN_CHUNK = 3  # fewer rows per predictor run cost more in per-run overhead than a second core saves
-
-
-class _SplitBlazeBlock(paddle.nn.Layer):
-    """A widening :class:`~faceid.models.blazeface.BlazeBlock` (``cin`` -> ``cout`` channels) computed as
-    ``concat(relu(pw[:cin](h) + shortcut), relu(pw[cin:](h)))`` instead of ``relu(pw(h) + concat(shortcut,
-    zeros))``: the same numbers (each output channel is the same dot product, the zero channels add nothing),
-    but the residual add and ReLU fuse into the first convolution and the concatenation is of two oneDNN
-    tensors, where the zero-padded form runs a reference concat, a separate add and reorders (bf16: about 20%
-    of BlazeFace short range's time)."""
-
-    def __init__(self, block: paddle.nn.Layer) -> None:
-        super().__init__()
-        self.stride, self.dw = block.stride, block.dw
-        cin, cout = block.pw.weight.shape[1], block.pw.weight.shape[0]
-        weight, bias = block.pw.weight.numpy(), block.pw.bias.numpy()
-        self.pw_shortcut, self.pw_new = paddle.nn.Conv2D(cin, cin, 1), paddle.nn.Conv2D(cin, cout - cin, 1)
-        for conv, rows in ((self.pw_shortcut, slice(0, cin)), (self.pw_new, slice(cin, cout))):
-            conv.weight.set_value(weight[rows])
-            conv.bias.set_value(bias[rows])
-
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        h = self.dw(x)
-        shortcut = paddle.nn.functional.max_pool2d(x, 2, 2, ceil_mode=True) if self.stride == 2 else x
-        widened = paddle.nn.functional.relu(self.pw_new(h))
-        return paddle.concat([paddle.nn.functional.relu(self.pw_shortcut(h) + shortcut), widened], axis=1)
-
-
-def _fusable(net: paddle.nn.Layer) -> paddle.nn.Layer:
-    """A copy of ``net`` for export whose widening BlazeBlocks are :class:`_SplitBlazeBlock` s (``net`` itself
-    is not changed; a net without them is copied as it is)."""
-    import copy
-
-    from faceid.models.blazeface import BlazeBlock
-
-    net = copy.deepcopy(net)
-    for layer in [net, *net.sublayers()]:
-        for name, child in layer.named_children():
-            if isinstance(child, BlazeBlock) and child.channel_pad > 0:
-                layer._sub_layers[name] = _SplitBlazeBlock(child)
-    net.eval()
-    return net
-
-
-class _OneOutput(paddle.nn.Layer):
-    """``net``'s (regressors (N, A, 16), logits (N, A, 1)) as one (N, A, 17) tensor."""
-
-    def __init__(self, net: paddle.nn.Layer) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        regressors, logits = self.net(x)
-        return paddle.concat([regressors, logits], axis=-1)
-
-
-def export_detector(net: paddle.nn.Layer, prefix: str | os.PathLike[str], size: int) -> tuple[Path, Path]:
-    """``<prefix>.pdmodel`` + ``.pdiparams``: ``net`` for a float32 (N, 3, size, size) input, one (N, A, 17)
-    output, with the rewrites that let oneDNN fuse more (:func:`_fusable`, :func:`fuse_conv_bias_adds`)."""
-    save_program(_OneOutput(_fusable(net)), prefix, size=size, legacy=True)
-    program, params = Path(f"{prefix}.pdmodel"), Path(f"{prefix}.pdiparams")
-    fuse_conv_bias_adds(program)
-    return program, params
 
 
 def cpu_has_bf16() -> bool:
