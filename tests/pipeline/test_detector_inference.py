@@ -165,6 +165,9 @@ def test_disagreement_is_caught(fp32) -> None:
     moved = output.copy()
     moved[..., 0] += 12.0  # every box 12 input pixels to the right: IoU < 0.9 for faces of ~30-60 pixels
     assert "no match" in detections_disagree(output, moved, fp32.anchors, 128)
+    nothing = output.copy()
+    nothing[..., 16] = -20.0  # no face anywhere: nothing to compare, which must not pass as agreement
+    assert detections_disagree(nothing, nothing.copy(), fp32.anchors, 128) == "no face in the reference to compare"
     doubted = output.copy()
     doubted[..., 16] -= 0.4  # logits: the sigmoid scores (~0.85) drop by about 0.06
     assert "differ" in detections_disagree(output, doubted, fp32.anchors, 128)
