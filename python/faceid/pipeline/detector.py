@@ -69,8 +69,9 @@ class FaceDetector:
     ``backend``: ``inference`` (Paddle Inference, oneDNN) or ``dygraph`` (eager Paddle, the reference);
     ``precision`` (inference): ``fp32`` or ``bf16`` (used only on a CPU with bf16 whose detections agree with fp32
     on a probe batch, else fp32 with a log line; :attr:`precision` says which runs); ``threads`` (inference): CPU
-    math threads per predictor. The inference backend runs the native loop (GIL released) when it is usable,
-    else the Python predictor; :attr:`engine` says which (``native``, ``python`` or ``dygraph``).
+    threads one call uses. The inference backend runs the native loop (GIL released; a batch of tiles split
+    between ``threads`` single-threaded predictors) when it is usable, else the Python predictor;
+    :attr:`engine` says which (``native``, ``python`` or ``dygraph``).
     """
 
     def __init__(
