@@ -211,3 +211,14 @@ def test_the_native_run_releases_the_gil(make, require_native_loop) -> None:
         sys.setswitchinterval(interval)
         thread.join()
     assert during > 0
+
+
+def test_the_python_predictor_path_gives_the_same_output(fp32) -> None:
+    """Where the native loop is not usable the engine runs the same program on the Python predictor."""
+    from faceid.pipeline.detector_engine import DetectorEngine
+
+    engine = DetectorEngine(fp32.net, size=128, anchors=fp32.anchors, threads=2, native=False)
+    assert engine.engine == "python" and engine.precision == "fp32"
+    batch = np.random.default_rng(5).uniform(-1, 1, (7, 3, 128, 128)).astype(np.float32)
+    regressors, logits = fp32.run(batch)
+    np.testing.assert_allclose(engine.run(batch), np.concatenate([regressors, logits], -1), rtol=1e-5, atol=1e-4)
