@@ -193,6 +193,7 @@ def load_native_predictor(
         if reference is None:
             reference = PaddlePredictor(model_file, params_file, threads=threads, precision=precision, onednn=onednn)
         expected = reference.run(hwc_to_chw(images))
+        expected = expected.reshape(len(images), -1)  # a (N, A, K) output comes back flat from the native loop
     except Exception as e:  # Paddle raises ValueError, RuntimeError, ... for a model it cannot run
         raise RuntimeError(f"the Python paddle.inference predictor cannot run {model_file}: {e}") from e
     try:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import shutil
-import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -60,21 +58,6 @@ def _resize_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="faceid-resize")
 
 
-def _inference_predictor(net, name: str):
-    """A Paddle Inference predictor (oneDNN; ~2.5x faster than eager on a batch of tiles) of ``net``, and the
-    temporary export folder it reads (other threads load their own predictor from it; the detector removes it
-    when it is collected)."""
-    import tempfile
-
-    from faceid.export.program import save_program
-    from faceid.infer import PaddlePredictor
-
-    folder = tempfile.mkdtemp(prefix=f"faceid-{name}-")
-    save_program(net, f"{folder}/inference", size=net.input_size, legacy=True)
-    predictor = PaddlePredictor(f"{folder}/inference.pdmodel", f"{folder}/inference.pdiparams", threads=2)
-    return predictor, folder
-
-
 class FaceDetector:
     """BlazeFace face detector.
 
@@ -84,7 +67,12 @@ class FaceDetector:
     small faces; ``None``: the record's default, on for short range, off for full range);
     ``tile_score_threshold``: the (stricter) minimum score of a detection found in a tile, since tiles magnify
     background texture (the default rejects a 0.79 "face" in the White House facade of ``obama1.jpg``);
-    ``backend``: ``inference`` (Paddle Inference, oneDNN) or ``dygraph`` (eager Paddle, the reference).
+    ``backend``: ``inference`` (Paddle Inference, oneDNN) or ``dygraph`` (eager Paddle, the reference);
+    ``precision`` (inference): ``fp32`` or ``bf16`` (used only on a CPU with bf16 whose detections agree with fp32
+    on a probe batch, else fp32 with a log line; :attr:`precision` says which runs); ``threads`` (inference): CPU
+    threads one call uses. The inference backend runs the native loop (GIL released; a batch of tiles split
+    between ``threads`` single-threaded predictors) when it is usable, else the Python predictor;
+    :attr:`engine` says which (``native``, ``python`` or ``dygraph``).
     """
 
     def __init__(
@@ -98,6 +86,8 @@ class FaceDetector:
         tile_scales: tuple[float, ...] = (1.0, 0.5, 0.35),
         tile_score_threshold: float = 0.85,
         backend: str = "inference",
+        precision: str = "fp32",
+        threads: int = 2,
     ) -> None:
         if backend not in ("inference", "dygraph"):
             raise ValueError(f"backend must be 'inference' or 'dygraph', got {backend!r}")
@@ -109,13 +99,18 @@ class FaceDetector:
             raise ValueError(f"{model} is not a detector FaceDetector runs; use one of {', '.join(runnable)}")
         self.net = load(model, model_source)
         self.backend = backend
-        self._predictor = None
-        if backend == "inference":
-            self._predictor, folder = _inference_predictor(self.net, model)
-            weakref.finalize(self, shutil.rmtree, folder, True)
         self.input_size = self.record.input_size[0]
         extra = self.record.extra
         self.anchors = ssd_anchors(self.input_size, tuple(extra["strides"]), extra["anchors_per_layer"])
+        self._engine = None
+        self.precision, self.engine = "fp32", "dygraph"
+        if backend == "inference":
+            from faceid.pipeline.detector_engine import DetectorEngine
+
+            self._engine = DetectorEngine(
+                self.net, size=self.input_size, anchors=self.anchors, threads=threads, precision=precision, name=model
+            )
+            self.precision, self.engine = self._engine.precision, self._engine.engine
         self.score_threshold = score_threshold
         self.iou_threshold = iou_threshold
         self.tiling = bool(extra["tiling"]) if tiling is None else tiling
@@ -125,12 +120,12 @@ class FaceDetector:
     def run(self, batch_rgb_float_nchw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Raw network outputs for a (N, 3, S, S) float32 RGB [-1, 1] NCHW batch (S: ``input_size``): regressors
         (N, A, 16) and score logits (N, A, 1), float32 numpy (A: 896 short range, 2304 full range)."""
+        batch = np.ascontiguousarray(batch_rgb_float_nchw, dtype=np.float32)
+        if self._engine is not None:
+            output = self._engine.run(batch)  # (N, A, 17): the regressors, then the logit
+            return output[..., :-1], output[..., -1:]
         import paddle
 
-        batch = np.ascontiguousarray(batch_rgb_float_nchw, dtype=np.float32)
-        if self._predictor is not None:
-            outputs = sorted(self._predictor.run_outputs(batch).values(), key=lambda a: -a.shape[-1])
-            return outputs[0], outputs[1]  # (N, A, 16) regressors, then (N, A, 1) logits
         with paddle.no_grad():
             regressors, scores = self.net(paddle.to_tensor(batch))
         return regressors.numpy(), scores.numpy()
