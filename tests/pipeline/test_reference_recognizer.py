@@ -152,12 +152,12 @@ def test_bf16_runs_its_weights_in_faceids_graph_and_keeps_its_fingerprint(
     assert cosine.max() < 1.0 - 1e-6  # really bf16: not the fp32 numbers
 
 
-def test_auto_precision_is_bf16_only_on_a_cpu_with_fast_bf16(
+def test_auto_precision_tries_bf16_only_on_a_cpu_with_bf16(
     seed_folder: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     import faceid.pipeline.recognizer as recognizer_module
 
-    monkeypatch.setattr(recognizer_module, "_cpu_has_fast_bf16", lambda: False)
+    monkeypatch.setattr(recognizer_module, "cpu_has_bf16", lambda: False)
     with caplog.at_level(logging.INFO, logger="faceid.pipeline.recognizer"):
         recognizer = Recognizer(seed_folder, threads=1, precision="auto", backend="python")
     assert recognizer.precision == "fp32" and "bf16" not in caplog.text  # not tried at all

@@ -197,6 +197,7 @@ def run_pipeline_benchmark(
         "threads": threads,
         "recognizer": DEFAULT_REC,
         "precision": app.recognizer.precision,
+        "detector_precision": app.detector.precision,
         "faceid_ms": ours,
         "peer_ms": theirs,
         "insightface_style_ms": theirs,  # the old name of peer_ms, kept for one release
@@ -216,7 +217,8 @@ def format_pipeline_table(result: dict) -> str:
     fair = result["fairness"]
     lines = [
         f"{result['faces']} faces on {result['image']}, {result['threads']} threads; recogniser "
-        f"{result['recognizer']} ({result['precision']}, {result['backend']}); peer = LiteRT + ONNX Runtime "
+        f"{result['recognizer']} ({result['precision']}, {result['backend']}), detector in "
+        f"{result['detector_precision']}; peer = LiteRT + ONNX Runtime "
         f"({result['peer']}); same faces: min IoU {fair['min_iou']:.3f}; same embeddings of the same chips: min "
         f"cosine {fair['min_cosine']:.4f} (end to end {fair['min_cosine_end_to_end']:.4f})",
         "",

@@ -10,7 +10,6 @@ times the threads used.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import time
@@ -23,7 +22,6 @@ __all__ = ["detection_alone", "format_detail", "machine", "peak_gflops_per_threa
 
 logger = logging.getLogger(__name__)
 
-_DETECTOR_THREADS = 2  # the Paddle predictor threads of a FaceDetector that takes no ``threads`` option
 _GEMM_SIZE, _GEMM_TRIES = 1024, 12  # many short tries: the best one likely ran alone on its core
 
 
@@ -60,22 +58,17 @@ def peak_gflops_per_thread(size: int = _GEMM_SIZE, tries: int = _GEMM_TRIES) -> 
 
 
 def _faceid_detector(detector, model_source, threads: int):
-    """faceid's detector at ``threads``: a new one when FaceDetector takes a ``threads`` option, ``detector``
-    itself at its fixed thread count otherwise, else None."""
+    """faceid's detector at ``threads`` and the precision ``detector`` runs."""
     from faceid.pipeline.detector import FaceDetector
 
-    if "threads" in inspect.signature(FaceDetector).parameters:
-        return FaceDetector(detector.record.name, model_source=model_source, threads=threads)
-    return detector if threads == _DETECTOR_THREADS else None
+    return FaceDetector(detector.record.name, model_source=model_source, threads=threads, precision=detector.precision)
 
 
-def _faceid_prep(detector, image: np.ndarray, tiles: list) -> np.ndarray:
-    """faceid's tile batch (N, 3, S, S) built the way FaceDetector builds it before inference."""
-    from faceid.ops.detect import tile_inputs
-    from faceid.pipeline.detector import _resize_pool
+def _faceid_prep(detector, image: np.ndarray, tiles: list, threads: int) -> np.ndarray:
+    """faceid's tile batch (N, 3, S, S), made as FaceDetector makes it before inference (the native op)."""
+    from faceid.ops.detect import tile_batch
 
-    prepared = tile_inputs(image, tiles, detector.input_size, _resize_pool().map)
-    return np.stack([p[0] for p in prepared]).transpose(0, 3, 1, 2)
+    return tile_batch(image, tiles, detector.input_size, num_threads=threads)[0]
 
 
 def detection_alone(detector, peer, image: np.ndarray, model_source, *, repeats: int) -> dict:
@@ -93,15 +86,14 @@ def detection_alone(detector, peer, image: np.ndarray, model_source, *, repeats:
         paths = {
             "litert infer": lambda lit=litert: lit.infer(batch),
             "litert prep": lambda lit=litert: lit.prepare(image),
+            "faceid infer": lambda det=ours: det.run(nchw),
+            "faceid prep": lambda det=ours, n=threads: _faceid_prep(det, image, tiles, n),
         }
-        if ours is not None:
-            paths["faceid infer"] = lambda det=ours: det.run(nchw)
-            paths["faceid prep"] = lambda det=ours: _faceid_prep(det, image, tiles)
         timed = {name: t["median_ms"] for name, t in interleaved(paths, warmup=2, repeats=repeats).items()}
-        row = {"threads": threads, **{k.replace(" ", "_") + "_ms": v for k, v in timed.items()}}
-        if ours is not None:
-            row["infer_ratio"] = timed["faceid infer"] / timed["litert infer"]
-            row["prep_ratio"] = timed["faceid prep"] / timed["litert prep"]
+        row = {"threads": threads, "precision": ours.precision}
+        row |= {k.replace(" ", "_") + "_ms": v for k, v in timed.items()}
+        row["infer_ratio"] = timed["faceid infer"] / timed["litert infer"]
+        row["prep_ratio"] = timed["faceid prep"] / timed["litert prep"]
         rows.append(row)
     return {"tiles": len(tiles), "rows": rows}
 

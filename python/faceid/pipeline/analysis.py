@@ -56,8 +56,9 @@ class FaceAnalysis:
     its own: 0.75 for BlazeFace, the wheel's 0.8 for FPN-SSH);
     ``rec_thresh``: the cosine a gallery match needs (default: the recogniser's zoo record's, else
     ``DEFAULT_REC_THRESH``); ``threads``, ``device``, ``precision`` (default ``auto``: bf16 where the
-    CPU has it and it agrees with fp32 at load) and ``max_batch_size`` go to the
-    :class:`Recognizer` (``rec_preprocess`` as its ``preprocess``: mean/std of a reference-style folder).
+    CPU has it and it agrees with fp32 at load; the BlazeFace detector follows ``auto``/``bf16`` too) and
+    ``max_batch_size`` go to the :class:`Recognizer` (``rec_preprocess`` as its ``preprocess``: mean/std of a
+    reference-style folder).
     """
 
     def __init__(
@@ -82,7 +83,7 @@ class FaceAnalysis:
         self.rec_name = None if rec is None else str(rec)
         self.detector = self.recognizer = None
         if det is not None:
-            self.detector = _detector(det, model_source, det_thresh, threads)
+            self.detector = _detector(det, model_source, det_thresh, threads, precision)
             if landmarks is None and not getattr(self.detector, "has_keypoints", True):
                 landmarks = "mtcnn_onet"  # a box-only detector (BlazeFace-FPN-SSH): align on ONet's 5 points
         self.landmarker = None
@@ -178,8 +179,9 @@ def default_rec_thresh(rec_name: str | None) -> float:
     return float(record.extra.get("rec_thresh", DEFAULT_REC_THRESH)) if record else DEFAULT_REC_THRESH
 
 
-def _detector(name: str, model_source, score_threshold: float | None, threads: int):
-    """The detector ``name`` names in the zoo: BlazeFace-FPN-SSH (the wheel's) or MediaPipe BlazeFace."""
+def _detector(name: str, model_source, score_threshold: float | None, threads: int, precision: str = "fp32"):
+    """The detector ``name`` names in the zoo: BlazeFace-FPN-SSH (the wheel's) or MediaPipe BlazeFace (at
+    ``precision`` where it is a CPU one: ``auto``/``bf16``; anything else runs it in fp32)."""
     from faceid.zoo import get_record
 
     options = {} if score_threshold is None else {"score_threshold": score_threshold}
@@ -189,7 +191,8 @@ def _detector(name: str, model_source, score_threshold: float | None, threads: i
         return FpnSshDetector(name, model_source=model_source, threads=threads, **options)
     from faceid.pipeline.detector import FaceDetector
 
-    return FaceDetector(name, model_source=model_source, **options)
+    precision = precision if precision in ("auto", "bf16") else "fp32"
+    return FaceDetector(name, model_source=model_source, threads=threads, precision=precision, **options)
 
 
 def _resize(image: np.ndarray) -> np.ndarray:

@@ -24,10 +24,11 @@ import numpy as np
 import paddle
 
 from faceid.export.detector_program import export_detector
+from faceid.infer.cpu import cpu_has_bf16
 from faceid.infer.paddle_predictor import PaddlePredictor
 from faceid.ops.detect import blazeface_candidates, box_iou, weighted_nms
 
-__all__ = ["BF16_IOU", "BF16_SCORE_TOLERANCE", "DetectorEngine", "cpu_has_bf16", "detections_disagree", "probe_batch"]
+__all__ = ["BF16_IOU", "BF16_SCORE_TOLERANCE", "DetectorEngine", "detections_disagree", "probe_batch"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,15 +40,6 @@ BF16_SCORE_TOLERANCE = 0.02
 _PROBE_THRESHOLD = 0.5
 _REGRESSORS = 16  # per anchor: box (4) + 6 keypoints (x, y); the score logit follows
 _MIN_CHUNK = 3  # fewer rows per predictor run cost more in per-run overhead than a second core saves
-
-
-def cpu_has_bf16() -> bool:
-    """Whether this CPU has bf16 instructions (AVX512-BF16 or AMX-BF16), which oneDNN's bf16 kernels need."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def _drawn_face(size: int, cx: float, cy: float, scale: float, skin: tuple[int, int, int]) -> np.ndarray:
@@ -133,34 +125,36 @@ class DetectorEngine:
     """An exported detector net on Paddle Inference: :meth:`run` maps a float32 (N, 3, S, S) batch to its
     (N, A, 17) output (regressors, then the score logit).
 
-    ``precision``: ``fp32`` or ``bf16`` (kept only when the CPU has bf16 and the probe agrees with fp32; see
-    :attr:`precision` for what runs); ``threads``: CPU threads one call uses; ``native``: use the native loop
-    (GIL released) when it is usable and passes its self-test, else the Python predictor (``threads`` math
-    threads). The native loop splits a batch between ``threads`` single-threaded predictors that run at once
-    (no oneDNN thread barriers per layer, and a busy core slows only its own part). The temporary export
-    folder goes when the engine is collected.
+    ``precision``: ``fp32``, ``bf16`` (kept only when the CPU has bf16 and the probe agrees with fp32; see
+    :attr:`precision` for what runs) or ``auto`` (bf16 tried only on a CPU with bf16, quietly); ``threads``: CPU
+    threads one call uses; ``native``: use the native loop (GIL released) when it is usable and passes its
+    self-test, else the Python predictor (``threads`` math threads). The native loop splits a batch between
+    ``threads`` single-threaded predictors that run at once (no oneDNN thread barriers per layer, and a busy core
+    slows only its own part). The temporary export folder goes when the engine is collected.
     """
 
     def __init__(
         self, net: paddle.nn.Layer, *, size: int, anchors: np.ndarray, threads: int = 2, precision: str = "fp32",
         native: bool = True, name: str = "detector",
     ) -> None:  # fmt: skip
-        if precision not in ("fp32", "bf16"):
-            raise ValueError(f"precision must be fp32 or bf16, got {precision!r}")
+        if precision not in ("fp32", "bf16", "auto"):
+            raise ValueError(f"precision must be fp32, bf16 or auto, got {precision!r}")
         self.size, self.threads = size, threads
         self.folder = Path(tempfile.mkdtemp(prefix=f"faceid-{name}-"))
         weakref.finalize(self, shutil.rmtree, str(self.folder), True)
         self.program, self.params = export_detector(net, self.folder / "inference", size)
         self.precision = "fp32"
         self._python = PaddlePredictor(self.program, self.params, threads=threads)
-        if precision == "bf16":
-            self._try_bf16(anchors)
+        if precision == "bf16" or (precision == "auto" and cpu_has_bf16()):
+            self._try_bf16(anchors, quiet=precision == "auto")
         self._native = None
         self.engine = "python"
         if native:
             self._try_native()
 
-    def _try_bf16(self, anchors: np.ndarray) -> None:
+    def _try_bf16(self, anchors: np.ndarray, *, quiet: bool = False) -> None:
+        """Keep bf16 only if the probe's detections agree with fp32 (``quiet``: say why not at info level)."""
+        warn = logger.info if quiet else logger.warning
         if not cpu_has_bf16():
             logger.warning("bf16 detection needs a CPU with AVX512-BF16 or AMX-BF16; using fp32")
             return
@@ -169,11 +163,11 @@ class DetectorEngine:
             candidate = PaddlePredictor(self.program, self.params, threads=self.threads, precision="bf16")
             got = candidate.run(probe)
         except Exception as error:  # Paddle raises ValueError, RuntimeError, ... for a program it cannot run
-            logger.warning("bf16 detection failed on this CPU/Paddle (%s); using fp32", str(error).splitlines()[0])
+            warn("bf16 detection failed on this CPU/Paddle (%s); using fp32", str(error).splitlines()[0])
             return
         why = detections_disagree(self._python.run(probe), got, anchors, self.size)
         if why:
-            logger.warning("bf16 detections disagree with fp32 (%s); using fp32", why)
+            warn("bf16 detections disagree with fp32 (%s); using fp32", why)
             return
         self._python, self.precision = candidate, "bf16"
         logger.info("detector runs in bf16 (its probe detections agree with fp32)")

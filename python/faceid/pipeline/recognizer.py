@@ -18,6 +18,7 @@ import numpy as np
 from faceid.embeddings import l2_normalize
 from faceid.export.exporter import read_export_meta, verify_export_files
 from faceid.export.onednn_bf16 import BF16_PREFIX
+from faceid.infer.cpu import cpu_has_bf16
 from faceid.infer.paddle_predictor import PaddlePredictor, check_device, find_program
 from faceid.ops.image import hwc_to_chw, warp_faces
 
@@ -61,13 +62,6 @@ def _model_meta(model_dir: Path, preprocess: dict[str, Any] | None = None) -> di
 _PRECISIONS = ("fp32", "bf16", "auto", "fp16")
 
 
-def _cpu_has_fast_bf16() -> bool:
-    """Whether oneDNN runs bf16 natively on this CPU (AVX512-BF16 or AMX): where ``precision="auto"`` tries it."""
-    from paddle.base import core
-
-    return bool(core.supports_bfloat16_fast_performance())
-
-
 def _check_color(color: str) -> None:
     if color not in ("bgr", "rgb"):
         raise ValueError(f"color must be 'bgr' or 'rgb', got {color!r}")
@@ -80,7 +74,7 @@ class Recognizer:
     fallback to the CPU); the model files are checked against the SHA-256s in ``faceid.json`` (once per file
     version: the verdict is cached by path, size and mtime); ``threads``: CPU math threads per predictor; ``precision``:
     ``fp32``, ``bf16`` (CPU, oneDNN; kept only where it agrees with fp32 at load), ``auto`` (bf16 on a CPU with
-    fast bf16 where it agrees, else fp32) or ``fp16`` (GPU); ``backend``: ``auto`` (native when usable),
+    bf16 instructions where it agrees, else fp32) or ``fp16`` (GPU); ``backend``: ``auto`` (native when usable),
     ``native`` (error when not usable) or ``python``; ``model_source``: offline folder of pretrained source
     files (default ``$FACEID_MODEL_SOURCE``) when ``model`` is a pretrained model's name; ``preprocess``:
     ``{"mean": (r, g, b), "std": (r, g, b)}`` for a reference-style folder whose weights no zoo record describes.
@@ -118,7 +112,7 @@ class Recognizer:
         )
         size = self.meta["embedding_size"]  # None for a reference-style folder no record describes: ask the model
         self.embedding_size = int(size or self._python.run(np.zeros((1, 3, 112, 112), np.float32)).shape[1])
-        if precision == "bf16" or (precision == "auto" and device == "cpu" and _cpu_has_fast_bf16()):
+        if precision == "bf16" or (precision == "auto" and device == "cpu" and cpu_has_bf16()):
             self._try_bf16(device, threads, quiet=precision == "auto")
         self._native = None
         self.backend, self.backend_reason = "python", f"backend={backend!r}"

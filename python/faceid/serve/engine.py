@@ -54,7 +54,7 @@ class Engine:
         from faceid.pipeline.recognizer import Recognizer
 
         self.det_name, self.rec_name = det, str(rec)
-        self.detector = FaceDetector(det, model_source=model_source, score_threshold=det_thresh)
+        self.detector = FaceDetector(det, model_source=model_source, score_threshold=det_thresh, precision="auto")
         self.recognizer = Recognizer(
             rec, threads=threads, precision="auto", model_source=model_source, batch_size=max_batch
         )
