@@ -7,7 +7,8 @@ its default precision): detection, the fused warp + normalise into the model's b
 Recognizer on that batch, its GalleryIndex. The peer (:mod:`faceid.bench.peer`) is the pipeline a user would
 assemble from the peers' own runtimes: LiteRT on MediaPipe's original ``.tflite`` over the same tiles,
 ``cv2.warpAffine``, the same recogniser's weights in ONNX Runtime, numpy search. Both run the same number of
-threads, their calls interleaved. Before timing, the peer must find the same faces (each faceid box matched by
+threads, in turns of whole pipeline runs (:func:`faceid.bench.timing.interleaved_pipelines`: each side in its
+own steady state, as on a stream of photos, load on the machine shared alike). Before timing, the peer must find the same faces (each faceid box matched by
 a peer box with IoU >= 0.9, same count) and its recogniser must give faceid's embeddings of the same aligned
 faces (cosine >= 0.99): otherwise the run stops. End to end, each side embeds its own detection, whose keypoints
 differ by a few pixels (the peer letterboxes each tile, faceid cuts its tiles from one resize per scale), so
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceid.bench.timing import interleaved
+from faceid.bench.timing import interleaved_pipelines
 from faceid.errors import FaceidError
 
 __all__ = [
@@ -133,7 +134,7 @@ def _peer_for(app, image: np.ndarray, model_source, threads: int, gallery: np.nd
 
 def _checked_stages(app, peer, index, image: np.ndarray) -> tuple[dict, dict]:
     """Both pipelines once, the fairness check on their results, then each stage of each side as a call on
-    those results: ``(paths, fairness)``."""
+    those results: ``(sides, fairness)``, ``sides``: ``{side: {stage: call}}`` in pipeline order."""
     from faceid.pipeline.align import alignment_matrix
 
     detections = app.detector.detect(image)
@@ -153,17 +154,21 @@ def _checked_stages(app, peer, index, image: np.ndarray) -> tuple[dict, dict]:
         # each side's embedding of its own detection: the detectors' keypoints differ by a few pixels
         "min_cosine_end_to_end": float(_cosines(embeddings, peer_embeddings[match]).min(initial=1.0)),
     }
-    paths = {
-        "faceid detect": lambda: app.detector.detect(image),
-        "peer detect": lambda: peer.detect(image),
-        "faceid align": lambda: app.recognizer.warped_batch(image, np.stack([alignment_matrix(k) for k in kps])),
-        "peer align": lambda: peer.align(image, peer_kps),
-        "faceid embed": lambda: app.recognizer.run_batch(batch),
-        "peer embed": lambda: peer.embed(chips),
-        "faceid search": lambda: index.search(embeddings),
-        "peer search": lambda: peer.search(peer_embeddings),
+    sides = {
+        "faceid": {
+            "detect": lambda: app.detector.detect(image),
+            "align": lambda: app.recognizer.warped_batch(image, np.stack([alignment_matrix(k) for k in kps])),
+            "embed": lambda: app.recognizer.run_batch(batch),
+            "search": lambda: index.search(embeddings),
+        },
+        "peer": {
+            "detect": lambda: peer.detect(image),
+            "align": lambda: peer.align(image, peer_kps),
+            "embed": lambda: peer.embed(chips),
+            "search": lambda: peer.search(peer_embeddings),
+        },
     }
-    return paths, fairness
+    return sides, fairness
 
 
 def run_pipeline_benchmark(
@@ -184,8 +189,8 @@ def run_pipeline_benchmark(
     index.add("someone", np.random.default_rng(0).normal(size=(50, app.recognizer.embedding_size)))
     peer = _peer_for(app, image, model_source, threads, index.embeddings)
 
-    paths, fairness = _checked_stages(app, peer, index, image)
-    timed = interleaved(paths, warmup=2, repeats=repeats)
+    sides, fairness = _checked_stages(app, peer, index, image)
+    timed = interleaved_pipelines(sides, warmup=2, repeats=repeats)
     ours = {stage: timed[f"faceid {stage}"]["median_ms"] for stage in STAGES}
     theirs = {stage: timed[f"peer {stage}"]["median_ms"] for stage in STAGES}
     ratios = {stage: ours[stage] / theirs[stage] for stage in STAGES}

@@ -141,19 +141,16 @@ def format_detail(result: dict) -> str:
     lines = [
         f"Detection alone, the same batch of {alone['tiles']} tiles (faceid vs LiteRT):",
         "",
-        "| threads | faceid infer ms | LiteRT infer ms | ratio | faceid prep ms | peer cv2 prep ms | ratio |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "| threads | faceid precision | faceid infer ms | LiteRT infer ms | ratio | faceid prep ms | peer cv2 prep ms "
+        "| ratio |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for row in alone["rows"]:
-        if "infer_ratio" in row:
-            lines.append(
-                f"| {row['threads']} | {row['faceid_infer_ms']:.2f} | {row['litert_infer_ms']:.2f} | "
-                f"{row['infer_ratio']:.2f} | {row['faceid_prep_ms']:.2f} | {row['litert_prep_ms']:.2f} | "
-                f"{row['prep_ratio']:.2f} |"
-            )
-        else:
-            lines.append(f"| {row['threads']} | n/a | {row['litert_infer_ms']:.2f} | | n/a | "
-                         f"{row['litert_prep_ms']:.2f} | |")  # fmt: skip
+        lines.append(
+            f"| {row['threads']} | {row['precision']} | {row['faceid_infer_ms']:.2f} | {row['litert_infer_ms']:.2f} | "
+            f"{row['infer_ratio']:.2f} | {row['faceid_prep_ms']:.2f} | {row['litert_prep_ms']:.2f} | "
+            f"{row['prep_ratio']:.2f} |"
+        )
     floor = result["mobilefacenet"]
     lines += [
         "",

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["interleaved"]
+__all__ = ["interleaved", "interleaved_pipelines"]
 
 
 def interleaved(paths: dict[str, Callable[[], Any]], warmup: int, repeats: int) -> dict[str, dict[str, float]]:
@@ -23,4 +23,28 @@ def interleaved(paths: dict[str, Callable[[], Any]], warmup: int, repeats: int) 
             started = time.perf_counter()
             run()
             times[name].append(time.perf_counter() - started)
+    return {n: {"mean_ms": float(np.mean(t)) * 1e3, "median_ms": float(np.median(t)) * 1e3} for n, t in times.items()}
+
+
+def interleaved_pipelines(
+    sides: dict[str, dict[str, Callable[[], Any]]], warmup: int, repeats: int, block: int = 4
+) -> dict[str, dict[str, float]]:
+    """Pipelines compared in turns of whole runs: each side runs its stages in order (as a user runs them on a
+    stream of photos) ``block + 1`` times per turn, the first run untimed, then the other side has its turn; so
+    each side is timed in its own steady state (its thread pools, caches and spinning threads, not the other
+    side's), and load on the machine still hits both alike. ``repeats`` timed runs per side;
+    ``{"<side> <stage>": {"mean_ms", "median_ms"}}``."""
+    for stages in sides.values():
+        for _ in range(warmup):
+            for run in stages.values():
+                run()
+    times: dict[str, list[float]] = {f"{side} {stage}": [] for side, stages in sides.items() for stage in stages}
+    for _ in range(-(-repeats // block)):
+        for side, stages in sides.items():
+            for timed_run in range(block + 1):
+                for stage, run in stages.items():
+                    started = time.perf_counter()
+                    run()
+                    if timed_run:
+                        times[f"{side} {stage}"].append(time.perf_counter() - started)
     return {n: {"mean_ms": float(np.mean(t)) * 1e3, "median_ms": float(np.median(t)) * 1e3} for n, t in times.items()}
