@@ -8,7 +8,8 @@ Recognizer on that batch, its GalleryIndex. The peer (:mod:`faceid.bench.peer`) 
 assemble from the peers' own runtimes: LiteRT on MediaPipe's original ``.tflite`` over the same tiles,
 ``cv2.warpAffine``, the same recogniser's weights in ONNX Runtime, numpy search. Both run the same number of
 threads, in turns of whole pipeline runs (:func:`faceid.bench.timing.interleaved_pipelines`: each side in its
-own steady state, as on a stream of photos, load on the machine shared alike). Before timing, the peer must find the same faces (each faceid box matched by
+own steady state, as on a stream of photos, load on the machine shared alike). Before timing, the peer must
+find the same faces (each faceid box matched by
 a peer box with IoU >= 0.9, same count) and its recogniser must give faceid's embeddings of the same aligned
 faces (cosine >= 0.99): otherwise the run stops. End to end, each side embeds its own detection, whose keypoints
 differ by a few pixels (the peer letterboxes each tile, faceid cuts its tiles from one resize per scale), so

@@ -89,7 +89,7 @@ def detection_alone(detector, peer, image: np.ndarray, model_source, *, repeats:
             "faceid infer": lambda det=ours: det.run(nchw),
             "faceid prep": lambda det=ours, n=threads: _faceid_prep(det, image, tiles, n),
         }
-        timed = {name: t["median_ms"] for name, t in interleaved(paths, warmup=2, repeats=repeats).items()}
+        timed = {name: t["median_ms"] for name, t in interleaved(paths, warmup=2, repeats=repeats, block=4).items()}
         row = {"threads": threads, "precision": ours.precision}
         row |= {k.replace(" ", "_") + "_ms": v for k, v in timed.items()}
         row["infer_ratio"] = timed["faceid infer"] / timed["litert infer"]
@@ -117,7 +117,7 @@ def recognizer_floor(model_source, *, threads: int, repeats: int) -> dict:
             name = f"{precision} {count}"
             paths[name], meta[name] = (lambda r=recognizer: r.run_batch(face)), (precision, count, recognizer.backend)
     before = peak_gflops_per_thread()
-    timed = interleaved(paths, warmup=5, repeats=repeats)
+    timed = interleaved(paths, warmup=5, repeats=repeats, block=5)
     peak = max(before, peak_gflops_per_thread())  # before and after: a shared machine's quieter moment
     rows = []
     for name, (precision, count, backend) in meta.items():

@@ -12,17 +12,24 @@ import numpy as np
 __all__ = ["interleaved", "interleaved_pipelines"]
 
 
-def interleaved(paths: dict[str, Callable[[], Any]], warmup: int, repeats: int) -> dict[str, dict[str, float]]:
-    """``warmup`` untimed then ``repeats`` timed calls per path, in turns; ``{"mean_ms", "median_ms"}`` per path."""
+def interleaved(
+    paths: dict[str, Callable[[], Any]], warmup: int, repeats: int, block: int = 1
+) -> dict[str, dict[str, float]]:
+    """``warmup`` untimed then ``repeats`` timed calls per path, in turns; ``{"mean_ms", "median_ms"}`` per path.
+    ``block`` > 1: each turn is ``block + 1`` calls of one path, the first untimed, so that a path is timed in its
+    own steady state (for example not while another path's OpenMP threads still spin; Paddle's spin 200 ms)."""
     for run in paths.values():
         for _ in range(warmup):
             run()
     times: dict[str, list[float]] = {name: [] for name in paths}
-    for _ in range(repeats):
+    extra = 1 if block > 1 else 0
+    for _ in range(-(-repeats // block)):
         for name, run in paths.items():
-            started = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - started)
+            for call in range(block + extra):
+                started = time.perf_counter()
+                run()
+                if call >= extra:
+                    times[name].append(time.perf_counter() - started)
     return {n: {"mean_ms": float(np.mean(t)) * 1e3, "median_ms": float(np.median(t)) * 1e3} for n, t in times.items()}
 
 
