@@ -2,17 +2,55 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
+import sys
+import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["PaddlePredictor", "check_device", "find_program"]
+__all__ = ["PaddlePredictor", "check_device", "find_program", "quiet_pass_logs"]
 
 logger = logging.getLogger(__name__)
+
+_PASS_LOG = re.compile(r"^(\x1b\[\d+m)?---    ")  # oneDNN bf16 pass summaries ("---    marked 181 operators ...")
+_STDERR_LOCK = threading.Lock()  # one process-wide stderr: one capture at a time
+_CAPTURING = threading.local()
+
+
+@contextlib.contextmanager
+def quiet_pass_logs() -> Iterator[None]:
+    """Drop the summary lines Paddle 3.3.1's oneDNN bf16 passes write straight to the process's stderr while a
+    legacy program's predictor is made (``DisableGlogInfo`` does not silence them), when Paddle's logging is
+    quiet (``GLOG_minloglevel`` >= 1: the CLI without ``-v``). Everything else written meanwhile is passed on;
+    nested uses are the outer one."""
+    level = os.environ.get("GLOG_minloglevel", "0")  # noqa: SIM112 (glog's own spelling)
+    if not level.isdigit() or int(level) < 1 or getattr(_CAPTURING, "active", False):
+        yield
+        return
+    with _STDERR_LOCK, tempfile.TemporaryFile() as capture:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(capture.fileno(), 2)
+        _CAPTURING.active = True
+        try:
+            yield
+        finally:
+            _CAPTURING.active = False
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            lines = capture.read().decode(errors="replace").splitlines(keepends=True)
+            kept = "".join(line for line in lines if not _PASS_LOG.match(line))
+            if kept:
+                sys.stderr.write(kept)
+                sys.stderr.flush()
 
 
 def check_device(device: str) -> str:
@@ -117,7 +155,8 @@ class PaddlePredictor:
         if predictor is None:
             import paddle.inference as pi
 
-            predictor = pi.create_predictor(self._config())
+            with quiet_pass_logs():
+                predictor = pi.create_predictor(self._config())
             self._local.predictor = predictor
         return predictor
 

@@ -25,7 +25,7 @@ import paddle
 
 from faceid.export.detector_program import export_detector
 from faceid.infer.cpu import cpu_has_bf16
-from faceid.infer.paddle_predictor import PaddlePredictor
+from faceid.infer.paddle_predictor import PaddlePredictor, quiet_pass_logs
 from faceid.ops.detect import blazeface_candidates, box_iou, weighted_nms
 
 __all__ = ["BF16_IOU", "BF16_SCORE_TOLERANCE", "DetectorEngine", "detections_disagree", "probe_batch"]
@@ -178,13 +178,14 @@ class DetectorEngine:
         except ImportError as error:  # an installation without the native loop
             logger.info("detector uses the Python predictor: native loop not available (%s)", error)
             return
-        self._native = load_native_predictor(
-            self.program, self.params, threads=1, precision=self.precision, input_size=(self.size, self.size),
-            max_predictors=self.threads,
-        )  # fmt: skip
-        if self._native is not None:
-            self.engine = "native"
-            self.run(probe_batch(self.size))  # makes the pool's predictors now rather than in the first call
+        with quiet_pass_logs():  # the native loop's predictors are made here, not in a later call
+            self._native = load_native_predictor(
+                self.program, self.params, threads=1, precision=self.precision, input_size=(self.size, self.size),
+                max_predictors=self.threads,
+            )  # fmt: skip
+            if self._native is not None:
+                self.engine = "native"
+                self.run(probe_batch(self.size))
 
     def _run_native(self, batch: np.ndarray) -> np.ndarray:
         parts = _chunks(len(batch), self.threads)
