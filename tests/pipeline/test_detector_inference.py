@@ -174,7 +174,7 @@ def test_disagreement_is_caught(fp32) -> None:
 
 
 def test_rejects_an_unknown_precision(make) -> None:
-    with pytest.raises(ValueError, match="precision must be fp32 or bf16"):
+    with pytest.raises(ValueError, match=r"precision must be fp32, bf16 or auto, got .fp16."):
         make(precision="fp16")
 
 

@@ -155,3 +155,30 @@ def test_the_weights_in_faceids_own_graph_give_the_published_programs_embeddings
         np.testing.assert_allclose(got, expected, atol=1e-4 * float(np.abs(expected).max()))
     with pytest.raises(ValueError, match="only Arcface-Paddle's MobileFaceNet_128 has a faceid graph"):
         export_with_faceid_graph("blazeface_fpn_ssh_1000e_v1.0_infer", shared_models)
+
+
+def test_a_graph_another_process_wrote_first_is_kept_not_swapped(
+    shared_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes making the cached faceid graph at once (a server and a client on one FACEID_HOME): the one
+    that finishes second keeps the first one's folder (whose files a running predictor may still read) and leaves
+    no staging folder behind."""
+    import faceid.export
+    from faceid.zoo.arcface_paddle import faceid_graph_of
+
+    monkeypatch.setenv("FACEID_HOME", str(tmp_path / "home"))
+    seed = shared_models / "seed" / "mobileface_v1.0_infer"
+    target = tmp_path / "home" / "models" / "mobileface_v1.0_infer.faceid"
+    real_export = faceid.export.export_model
+
+    theirs = []
+
+    def lose_the_race(model, output, **options):
+        real_export(model, target, **options)  # the other process puts its export in place first
+        theirs.append((target / "inference.pdiparams").stat().st_ino)
+        return real_export(model, output, **options)
+
+    monkeypatch.setattr(faceid.export, "export_model", lose_the_race)
+    assert faceid_graph_of(seed) == target
+    assert (target / "inference.pdiparams").stat().st_ino == theirs[0]  # not swapped for ours
+    assert sorted(p.name for p in target.parent.iterdir()) == [target.name]  # no staging folder left

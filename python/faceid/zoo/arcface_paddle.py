@@ -230,5 +230,21 @@ def _write_faceid_graph(record: ModelRecord, folder: Path, target: Path, *, onnx
     if len(keys) != len(values) or any(shape != value.shape for shape, value in zip(shapes, values, strict=False)):
         raise ValueError(f"{folder}: its parameters do not fit faceid's MobileFaceNet_128")
     model.set_state_dict({key: paddle.to_tensor(value) for key, value in zip(keys, values, strict=False)})
-    export_model(model, target, network="MobileFaceNet_128", embedding_size=128, source=str(folder), onnx=onnx)
+    if (target / "faceid.json").is_file():  # an older cache without what is asked for: replaced whole
+        export_model(model, target, network="MobileFaceNet_128", embedding_size=128, source=str(folder), onnx=onnx)
+        return target
+    # Written beside the cache and renamed into place only if no other process got there first: a process
+    # already running from the cache (whose predictors read its files) never sees it swapped.
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent)) / "export"
+    try:
+        export_model(model, staging, network="MobileFaceNet_128", embedding_size=128, source=str(folder), onnx=onnx)
+        try:
+            os.rename(staging, target)
+        except OSError:
+            if not (target / "faceid.json").is_file():
+                raise
+            logger.info("%s was written by another process meanwhile; using it", target)
+    finally:
+        shutil.rmtree(staging.parent, ignore_errors=True)
     return target
