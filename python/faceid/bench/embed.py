@@ -8,6 +8,7 @@ Also: throughput with two concurrent callers (native vs Python backend) and bf16
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import threading
 import time
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from faceid.bench.timing import interleaved
 
 __all__ = ["format_embed_table", "run_embed_benchmark"]
 
@@ -64,19 +67,13 @@ def _paths(directory: Path, threads: int) -> dict[str, Callable[[np.ndarray, np.
 
 
 def _interleaved(paths: dict[str, Callable], batch_size: int, repeats: int) -> dict[str, float]:
+    """Median ms per face of each path on one random batch, the paths in turns (:func:`interleaved`)."""
     from faceid.ops.image import hwc_to_chw
 
     faces = np.random.default_rng(0).integers(0, 256, size=(batch_size, 112, 112, 3), dtype=np.uint8)
     batch = hwc_to_chw(faces)
-    times: dict[str, list[float]] = {name: [] for name in paths}
-    for run in paths.values():  # warm-up
-        run(faces, batch)
-    for _ in range(repeats):
-        for name, run in paths.items():
-            started = time.perf_counter()
-            run(faces, batch)
-            times[name].append(time.perf_counter() - started)
-    return {name: float(np.median(values)) * 1000 / batch_size for name, values in times.items()}
+    calls = {name: functools.partial(run, faces, batch) for name, run in paths.items()}
+    return {name: t["median_ms"] / batch_size for name, t in interleaved(calls, warmup=1, repeats=repeats).items()}
 
 
 def _callers(directory: Path, backend: str, callers: int, calls: int) -> float:
