@@ -124,8 +124,8 @@ def _peer_for(app, image: np.ndarray, model_source, threads: int, gallery: np.nd
     )
     onnx = export_with_faceid_graph(DEFAULT_REC, model_source) / "inference.onnx"
     if not onnx.is_file():
-        raise FaceidError(f"{DEFAULT_REC}'s cached export has no ONNX model: remove its folder to export it again",
-                          onnx.parent)  # fmt: skip
+        raise FaceidError(f"{DEFAULT_REC}'s export has no ONNX model (is paddle2onnx installed? pip install "
+                          '"faceid[bench]")', onnx.parent)  # fmt: skip
     # BlazeFace's 4 usable points onto the ArcFace template: eyes, nose tip, the mouth corners' midpoint
     template = np.vstack([ARCFACE_TEMPLATE[:3], ARCFACE_TEMPLATE[3:5].mean(axis=0)])
     tflite = source_file(get_record(DEFAULT_DET).files[0], model_source)

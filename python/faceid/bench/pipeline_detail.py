@@ -26,19 +26,17 @@ _GEMM_SIZE, _GEMM_TRIES = 1024, 12  # many short tries: the best one likely ran 
 
 
 def machine() -> dict:
-    """The CPU model, its logical cores and whether it has AVX512_BF16 (Linux's /proc/cpuinfo)."""
-    name, flags = "unknown", set()
+    """The CPU model, its logical cores and whether it has bf16 instructions (:func:`faceid.infer.cpu.cpu_has_bf16`)."""
+    from faceid.infer.cpu import cpu_has_bf16
+
+    name = "unknown"
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name" and name == "unknown":
-                    name = value.strip()
-                elif key.strip() == "flags" and not flags:
-                    flags = set(value.split())
+            name = next((v.strip() for k, _, v in (line.partition(":") for line in info) if k.strip() == "model name"),
+                        name)  # fmt: skip
     except OSError:
         pass
-    return {"cpu": name, "cores": os.cpu_count(), "avx512_bf16": "avx512_bf16" in flags or "amx_bf16" in flags}
+    return {"cpu": name, "cores": os.cpu_count(), "avx512_bf16": cpu_has_bf16()}
 
 
 def peak_gflops_per_thread(size: int = _GEMM_SIZE, tries: int = _GEMM_TRIES) -> float:
