@@ -189,7 +189,8 @@ def export_with_faceid_graph(name: str, source: str | os.PathLike[str] | None = 
     ``MobileFaceNet_128``, whose layers read them in the published program's order. Cached under
     ``cache_dir() / f"{name}.faceid"``."""
     record = get_record(name)
-    _check_faceid_graph(record)
+    if not _has_faceid_graph(record):
+        raise ValueError(f"{record.name}: only Arcface-Paddle's MobileFaceNet_128 has a faceid graph")
     target = cache_dir() / f"{record.name}.faceid"
     with_onnx = onnx and importlib.util.find_spec("paddle2onnx") is not None
     if (target / "faceid.json").is_file() and (target / "inference.onnx").is_file() >= with_onnx:
@@ -202,7 +203,7 @@ def faceid_graph_of(folder: str | os.PathLike[str]) -> Path | None:
     (matched by SHA-256), read from that folder, without ONNX (what a Recognizer's bf16 needs); ``None`` for
     other weights."""
     record = match_record(folder)
-    if record is None or not record.architecture.startswith(_FACEID_GRAPH_ARCHITECTURE):
+    if record is None or not _has_faceid_graph(record):
         return None
     target = cache_dir() / f"{record.name}.faceid"
     if (target / "faceid.json").is_file():
@@ -210,35 +211,39 @@ def faceid_graph_of(folder: str | os.PathLike[str]) -> Path | None:
     return _write_faceid_graph(record, _check_layout(Path(folder), Path(folder), record), target, onnx=False)
 
 
-_FACEID_GRAPH_ARCHITECTURE = "Arcface-Paddle MobileFaceNet_128"
-
-
-def _check_faceid_graph(record: ModelRecord) -> None:
-    if not record.architecture.startswith(_FACEID_GRAPH_ARCHITECTURE):
-        raise ValueError(f"{record.name}: only Arcface-Paddle's MobileFaceNet_128 has a faceid graph")
+def _has_faceid_graph(record: ModelRecord) -> bool:
+    return record.architecture.startswith("Arcface-Paddle MobileFaceNet_128")
 
 
 def _write_faceid_graph(record: ModelRecord, folder: Path, target: Path, *, onnx: bool) -> Path:
+    """Export ``folder``'s weights in faceid's MobileFaceNet_128 to ``target``: an existing cache (lacking what is
+    asked for) is replaced whole; a new one is written beside it and renamed into place only if no other process
+    got there first, so a process already running from the cache (its predictors read its files) never sees it
+    swapped."""
+    import functools
+
     import paddle
 
     from faceid.export import export_model
     from faceid.models import create_model
 
-    model = create_model("MobileFaceNet_128", embedding_size=record.extra["embedding_size"])
+    size = record.extra["embedding_size"]
+    model = create_model("MobileFaceNet_128", embedding_size=size)
     keys, values = list(model.state_dict()), _program_parameters(folder)
     shapes = [tuple(model.state_dict()[key].shape) for key in keys]
     if len(keys) != len(values) or any(shape != value.shape for shape, value in zip(shapes, values, strict=False)):
         raise ValueError(f"{folder}: its parameters do not fit faceid's MobileFaceNet_128")
     model.set_state_dict({key: paddle.to_tensor(value) for key, value in zip(keys, values, strict=False)})
-    if (target / "faceid.json").is_file():  # an older cache without what is asked for: replaced whole
-        export_model(model, target, network="MobileFaceNet_128", embedding_size=128, source=str(folder), onnx=onnx)
+    export = functools.partial(
+        export_model, model, network="MobileFaceNet_128", embedding_size=size, source=str(folder), onnx=onnx
+    )
+    if (target / "faceid.json").is_file():
+        export(target)
         return target
-    # Written beside the cache and renamed into place only if no other process got there first: a process
-    # already running from the cache (whose predictors read its files) never sees it swapped.
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent)) / "export"
     try:
-        export_model(model, staging, network="MobileFaceNet_128", embedding_size=128, source=str(folder), onnx=onnx)
+        export(staging)
         try:
             os.rename(staging, target)
         except OSError:
