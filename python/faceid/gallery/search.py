@@ -229,10 +229,18 @@ def _merge(
     owner = np.concatenate([np.repeat(np.arange(batch), k), query])
     all_sims = np.concatenate([sims.ravel(), new_sims])
     all_rows = np.concatenate([rows.ravel(), new_rows])
-    order = np.lexsort((all_rows, -all_sims, owner))  # by query, best first
+    return _best_per_query(owner, all_sims, all_rows, batch, k)
+
+
+def _best_per_query(
+    owner: np.ndarray, sims: np.ndarray, rows: np.ndarray, batch: int, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(sims, rows)`` (batch, k) of the flat candidates ``(owner, sims, rows)``: per query (each has at least k)
+    its k best, best first, ties by the lower row."""
+    order = np.lexsort((rows, -sims, owner))  # by query, best first
     first = np.searchsorted(owner[order], np.arange(batch))  # each query's first entry in that order
     take = order[first[:, None] + np.arange(k)]
-    return all_sims[take], all_rows[take]
+    return sims[take], rows[take]
 
 
 def bf16_exact_top_k(queries: np.ndarray, rows: Rows, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -250,10 +258,7 @@ def bf16_exact_top_k(queries: np.ndarray, rows: Rows, k: int) -> tuple[np.ndarra
     margins = bf16_ops.bf16_margin(rows.dim, scale)
     offsets, found, _ = bf16_ops.bf16_candidates(rows.panels, rows.size, queries, k, margins)
     owner = np.repeat(np.arange(batch), np.diff(offsets))
-    sims = _rescore(queries, rows.data, owner, found)
-    order = np.lexsort((found, -sims, owner))  # by query, best first, ties by row
-    take = order[offsets[:-1, None] + np.arange(k)]  # every query has at least k candidates
-    return sims[take], found[take]
+    return _best_per_query(owner, _rescore(queries, rows.data, owner, found), found, batch, k)
 
 
 def _rescore(queries: np.ndarray, data: np.ndarray, owner: np.ndarray, found: np.ndarray) -> np.ndarray:
