@@ -70,10 +70,10 @@ class FaceDetector:
     ``backend``: ``inference`` (Paddle Inference, oneDNN) or ``dygraph`` (eager Paddle, the reference);
     ``precision`` (inference): ``fp32``, ``bf16`` (used only on a CPU with bf16 whose detections agree with fp32
     on a probe batch, else fp32 with a log line; :attr:`precision` says which runs) or ``auto`` (bf16 tried only
-    where the CPU has it, quietly); ``threads`` (inference): CPU
-    threads one call uses. The inference backend runs the native loop (GIL released; a batch of tiles split
-    between ``threads`` single-threaded predictors) when it is usable, else the Python predictor;
-    :attr:`engine` says which (``native``, ``python`` or ``dygraph``).
+    where the CPU has it, quietly); ``threads`` (inference): CPU threads one call uses. The inference backend
+    runs the native loop (GIL released; a batch of tiles split between ``threads`` single-threaded predictors)
+    when it is usable, else the Python predictor; :attr:`engine` says which (``native``, ``python`` or
+    ``dygraph``).
     """
 
     def __init__(

@@ -151,9 +151,9 @@ class Recognizer:
     def _bf16_candidates(self) -> list[tuple[Path, Path]]:
         """Programs that may run in bf16, hash-checked: bf16 through oneDNN needs a PIR program (the legacy one
         fails on mixed-dtype adds in Paddle 3.3.1): the export's PReLU-packed variant first
-        (:mod:`faceid.export.onednn_bf16`, what Paddle 3.3.1's bf16 PReLU kernel reads correctly), then the plain one. A
-        reference-style folder of a published MobileFaceNet (legacy program only) gets the same weights in faceid's
-        graph (:func:`faceid.zoo.arcface_paddle.faceid_graph_of`, exported once into the cache); the
+        (:mod:`faceid.export.onednn_bf16`, what Paddle 3.3.1's bf16 PReLU kernel reads correctly), then the plain
+        one. A reference-style folder of a published MobileFaceNet (legacy program only) gets the same weights in
+        faceid's graph (:func:`faceid.zoo.arcface_paddle.faceid_graph_of`, exported once into the cache); the
         fingerprint stays that of ``model_dir``."""
         folders = [self.model_dir]
         if not (self.model_dir / "faceid.json").is_file():
